@@ -1,0 +1,256 @@
+"""Demo data (shape, learnability, drift), reading CSV/Parquet input, and the data fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }} import artifacts, data, preparation, schema
+from {{ cookiecutter.package_name }}.data import DataError
+
+DEMO = {
+    "classification": {
+        "id": "customer_id",
+        "target": "churned",
+        "numeric": ["tenure_months", "monthly_charges", "support_calls", "age", "data_usage_gb"],
+        "categorical": ["contract", "payment_method", "region"],
+        "with_missing": ["monthly_charges", "data_usage_gb", "age", "payment_method"],
+    },
+    "regression": {
+        "id": "listing_id",
+        "target": "price",
+        "numeric": ["area_m2", "rooms", "age_years", "distance_to_center_km", "lot_size_m2"],
+        "categorical": ["neighbourhood", "condition", "heating"],
+        "with_missing": ["lot_size_m2", "age_years", "heating", "condition"],
+    },
+}
+
+
+# ---------------------------------------------------------------- demo data
+
+
+@pytest.mark.parametrize("problem_type", ["classification", "regression"])
+def test_demo_data_columns_types_and_missing_values(problem_type):
+    spec = DEMO[problem_type]
+    df = data.make_demo_data(problem_type, 3000, seed=1)
+    columns = [spec["id"], *spec["numeric"], *spec["categorical"], spec["target"]]
+    assert sorted(df.columns) == sorted(columns)
+    assert len(df) == 3000 and df[spec["id"]].is_unique
+    for column in spec["numeric"] + [spec["target"]]:
+        assert pd.api.types.is_numeric_dtype(df[column]), column
+    for column in spec["categorical"]:
+        assert pd.api.types.is_string_dtype(df[column]), column
+        assert df[column].nunique() >= 3, column
+    for column in spec["with_missing"]:
+        assert 0.02 <= df[column].isna().mean() <= 0.09, column
+    assert df[[spec["id"], spec["target"]]].notna().all().all()
+    assert data.DEMO_TARGETS[problem_type] == spec["target"]
+    assert data.DEMO_ID_COLUMNS[problem_type] == spec["id"]
+
+
+def test_demo_churn_target_is_binary_with_a_realistic_positive_rate():
+    y = data.make_demo_data("classification", 3000, seed=2)["churned"]
+    assert y.dtype == "int64" and set(y.unique()) == {0, 1}
+    assert 0.24 <= y.mean() <= 0.31
+
+
+def test_demo_data_is_seeded():
+    first = data.make_demo_data("regression", 50, seed=7)
+    pd.testing.assert_frame_equal(first, data.make_demo_data("regression", 50, seed=7))
+    assert not first.equals(data.make_demo_data("regression", 50, seed=8))
+
+
+def _holdout_score(problem_type: str) -> float:
+    spec = DEMO[problem_type]
+    df = data.make_demo_data(problem_type, 2000, seed=0)
+    inferred = schema.infer_schema(df, spec["target"], problem_type, [spec["id"]])
+    X, y = preparation.xy(df.drop(columns=[spec["id"]]), spec["target"])
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    estimator = LogisticRegression(max_iter=500) if problem_type == "classification" else Ridge()
+    model = Pipeline(
+        [("preprocess", preparation.build_preprocessor(inferred)), ("model", estimator)]
+    )
+    model.fit(X_train, y_train)
+    if problem_type == "classification":
+        return roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+    return r2_score(y_test, model.predict(X_test))
+
+
+def test_demo_churn_is_learnable_to_the_stated_auc():
+    assert 0.80 <= _holdout_score("classification") <= 0.88
+
+
+def test_demo_prices_are_learnable_to_the_stated_r2():
+    assert 0.70 <= _holdout_score("regression") <= 0.85
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "up", "down", "category", "level", "unshifted"),
+    [
+        (
+            "classification",
+            "monthly_charges",
+            "tenure_months",
+            "contract",
+            "month-to-month",
+            ["age", "region"],
+        ),
+        ("regression", "area_m2", None, "neighbourhood", "outskirts", ["age_years", "heating"]),
+    ],
+)
+def test_shift_moves_the_documented_features(problem_type, up, down, category, level, unshifted):
+    assert {up, category} <= set(data.DEMO_SHIFTED_FEATURES[problem_type])
+    base = data.make_demo_data(problem_type, 3000, seed=3)
+    moved = data.make_demo_data(problem_type, 3000, seed=3, shift=1.0)
+    assert moved[up].mean() - base[up].mean() > 0.6 * base[up].std()
+    if down:
+        assert moved[down].mean() - base[down].mean() < -0.5 * base[down].std()
+    share_before = (base[category] == level).mean()
+    share_after = (moved[category] == level).mean()
+    assert share_after - share_before > 0.3 * (1 - share_before)
+    numeric_kept, categorical_kept = unshifted
+    assert (
+        abs(moved[numeric_kept].mean() - base[numeric_kept].mean()) < 0.1 * base[numeric_kept].std()
+    )
+    shares = pd.concat(
+        [
+            base[categorical_kept].value_counts(normalize=True),
+            moved[categorical_kept].value_counts(normalize=True),
+        ],
+        axis=1,
+    )
+    assert (shares.iloc[:, 0] - shares.iloc[:, 1]).abs().max() < 0.05
+
+
+def test_regression_shift_moves_distance_too():
+    base = data.make_demo_data("regression", 2000, seed=4)
+    moved = data.make_demo_data("regression", 2000, seed=4, shift=1.0)
+    column = "distance_to_center_km"
+    assert column in data.DEMO_SHIFTED_FEATURES["regression"]
+    assert moved[column].mean() - base[column].mean() > 0.6 * base[column].std()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"problem_type": "clustering"},
+            "problem_type 'clustering' is not supported; use one of: classification, regression",
+        ),
+        ({"n_rows": 5}, "n_rows=5 must be an integer of at least 10"),
+        ({"n_rows": 100.5}, "n_rows=100.5 must be an integer"),
+        ({"seed": "x"}, "seed='x' must be an integer"),
+        ({"shift": -1.0}, r"shift=-1.0 must be a number >= 0"),
+        ({"shift": float("nan")}, r"shift=nan must be a number >= 0"),
+    ],
+)
+def test_demo_data_arguments_are_validated(kwargs, message):
+    arguments = {"problem_type": "classification", "n_rows": 100, "seed": 0, **kwargs}
+    with pytest.raises(DataError, match=message):
+        data.make_demo_data(**arguments)
+
+
+# ---------------------------------------------------------------- reading data
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".pq"])
+def test_read_table_reads_csv_and_parquet(tmp_project, demo_frame_regression, suffix):
+    target = tmp_project / "data" / "raw" / f"houses{suffix}"
+    target.parent.mkdir(parents=True)
+    if suffix == ".csv":
+        demo_frame_regression.to_csv(target, index=False)
+    else:
+        demo_frame_regression.to_parquet(target, index=False)
+    df = data.read_table(f"data/raw/houses{suffix}")
+    pd.testing.assert_frame_equal(df, demo_frame_regression, check_dtype=False)
+
+
+def test_read_table_accepts_a_utf8_bom(tmp_project):
+    target = tmp_project / "excel.csv"
+    target.write_bytes("\ufeffname,value\ncafé,1\n".encode())
+    assert data.read_table(target).columns.tolist() == ["name", "value"]
+
+
+def test_read_table_logs_the_read(run_phase_dir, tmp_project):
+    target = tmp_project / "x.csv"
+    target.write_text("a,b\n1,2\n")
+    data.read_table(target)
+    logged = json.loads((run_phase_dir / "io.jsonl").read_text())
+    assert logged == {
+        "op": "read",
+        "path": "x.csv",
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("data.xlsx", b"PK", "unsupported file type '.xlsx'; supported: .csv, .parquet, .pq"),
+        ("empty.csv", b"", "is empty: export the data again"),
+        ("blank.csv", b"\n\n", "is empty"),
+        ("header.csv", b"a,b\n", "has no data rows"),
+        (
+            "latin1.csv",
+            "name\ncaf\u00e9\n".encode("cp1252"),
+            "is not UTF-8 text .*re-save it as UTF-8",
+        ),
+        ("dupes.csv", b"a,b,a,c,b\n1,2,3,4,5\n", "duplicated column names: a, b; rename them"),
+        ("broken.parquet", b"not parquet at all", "cannot read data file"),
+    ],
+)
+def test_read_table_errors_name_the_cause_and_fix(tmp_project, name, content, message):
+    (tmp_project / name).write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        data.read_table(name)
+
+
+def test_read_table_missing_file_gives_path_and_hint(tmp_project):
+    expected = str(tmp_project / "data" / "raw" / "churn.csv")
+    with pytest.raises(DataError) as caught:
+        data.read_table("data/raw/churn.csv")
+    assert expected in str(caught.value)
+    assert "put your file in data/raw/ and set data_understanding.data_path in params.yaml" in str(
+        caught.value
+    )
+
+
+def test_load_dataset_writes_the_demo_data_once(tmp_project):
+    df, path = data.load_dataset("", "classification", 200, 5)
+    assert path == artifacts.path("demo_data") and path.is_file()
+    assert len(df) == 200 and "churned" in df.columns
+    before = path.stat().st_mtime_ns, path.read_bytes()
+    again, _ = data.load_dataset("  ", "classification", 200, 5)
+    pd.testing.assert_frame_equal(again, df)
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+    other, _ = data.load_dataset("", "classification", 200, 6)
+    assert not other.equals(df)
+
+
+def test_load_dataset_reads_the_configured_file(tmp_project, demo_frame_classification):
+    (tmp_project / "data" / "raw").mkdir(parents=True)
+    demo_frame_classification.to_csv(tmp_project / "data" / "raw" / "churn.csv", index=False)
+    df, path = data.load_dataset("data/raw/churn.csv", "classification", 200, 5)
+    assert path == tmp_project / "data" / "raw" / "churn.csv"
+    assert len(df) == len(demo_frame_classification)
+    assert not artifacts.path("demo_data").exists()
+
+
+def test_fingerprint(tmp_project, demo_frame_classification):
+    target = artifacts.save_table("demo_data", demo_frame_classification)
+    result = data.fingerprint(target, demo_frame_classification)
+    assert result == {
+        "path": "data/raw/demo.parquet",
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "bytes": target.stat().st_size,
+        "rows": 400,
+        "columns": 10,
+        "dtypes": {c: str(t) for c, t in demo_frame_classification.dtypes.items()},
+    }

@@ -1,0 +1,264 @@
+"""Matplotlib figures for EDA, modelling, evaluation and monitoring.
+
+Each function returns a `matplotlib.figure.Figure` made through pyplot, so in a notebook the inline
+backend shows it at the end of the cell (and closes it) even when the call ends with `;`.
+Outside notebooks, close figures with `plt.close(fig)` when done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+MAX_CATEGORIES = 20
+MISSING = "(missing)"
+REFERENCE_COLOR = "tab:blue"
+CURRENT_COLOR = "tab:orange"
+
+
+def _figure(
+    n_panels: int, ncols: int = 3, panel_size: tuple[float, float] = (4.5, 3.2)
+) -> tuple[Figure, list[Axes]]:
+    """A grid of `n_panels` axes (unused grid cells removed)."""
+    n_panels = max(n_panels, 1)
+    ncols = min(ncols, n_panels)
+    nrows = math.ceil(n_panels / ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        squeeze=False,
+        layout="constrained",
+    )
+    flat = list(axes.ravel())
+    for ax in flat[n_panels:]:
+        fig.delaxes(ax)
+    return fig, flat[:n_panels]
+
+
+def _category_counts(values: pd.Series, normalize: bool = False) -> pd.Series:
+    counts = values.astype("string").fillna(MISSING).value_counts(normalize=normalize)
+    if len(counts) > MAX_CATEGORIES:
+        other = counts.iloc[MAX_CATEGORIES - 1 :].sum()
+        counts = pd.concat([counts.iloc[: MAX_CATEGORIES - 1], pd.Series({"(other)": other})])
+    return counts
+
+
+def missing_values(df: pd.DataFrame) -> Figure:
+    """Share of missing values per column."""
+    share = df.isna().mean().sort_values()
+    fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.3 * len(share) + 1)))
+    ax.barh([str(c) for c in share.index], share.to_numpy(), color="tab:red")
+    ax.set_xlim(0, max(0.05, float(share.max()) * 1.1))
+    ax.set_xlabel("share of rows missing")
+    ax.set_title("Missing values per column")
+    return fig
+
+
+def numeric_distributions(
+    df: pd.DataFrame, columns: Sequence[str], target: str | None = None
+) -> Figure:
+    """Histogram per numeric column; with `target` (a class column), one overlay per class."""
+    fig, axes = _figure(len(columns))
+    groups: list[tuple[str, pd.DataFrame]] = [("all", df)]
+    if target is not None and df[target].nunique() <= 10:
+        groups = [(str(k), g) for k, g in df.groupby(target, observed=True)]
+    for ax, column in zip(axes, columns, strict=False):
+        values = pd.to_numeric(df[column], errors="coerce").dropna()
+        bins = np.histogram_bin_edges(values, bins=30) if len(values) else 10
+        for label, group in groups:
+            data = pd.to_numeric(group[column], errors="coerce").dropna()
+            ax.hist(data, bins=bins, alpha=0.55, density=len(groups) > 1, label=label)
+        ax.set_title(str(column))
+        if len(groups) > 1:
+            ax.legend(title=str(target), fontsize="small")
+    fig.suptitle("Numeric features")
+    return fig
+
+
+def categorical_counts(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
+    """Bar chart of category counts per column (top categories, missing shown)."""
+    fig, axes = _figure(len(columns))
+    for ax, column in zip(axes, columns, strict=False):
+        counts = _category_counts(df[column])
+        ax.barh([str(i) for i in counts.index][::-1], counts.to_numpy()[::-1])
+        ax.set_title(str(column))
+        ax.set_xlabel("rows")
+    fig.suptitle("Categorical features")
+    return fig
+
+
+def target_distribution(y: pd.Series, problem_type: str) -> Figure:
+    """Class counts (classification) or a histogram (regression) of the target."""
+    y = pd.Series(y)
+    fig, (ax,) = _figure(1, panel_size=(6.0, 3.5))
+    if problem_type == "classification":
+        counts = _category_counts(y)
+        bars = ax.bar([str(i) for i in counts.index], counts.to_numpy())
+        ax.bar_label(bars, labels=[f"{s:.0%}" for s in counts / counts.sum()])
+        ax.set_ylabel("rows")
+    else:
+        ax.hist(pd.to_numeric(y, errors="coerce").dropna(), bins=40)
+        ax.set_ylabel("rows")
+    ax.set_title(f"Target: {y.name}" if y.name is not None else "Target")
+    return fig
+
+
+def correlation_heatmap(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
+    """Pearson correlations between numeric columns (heatmap and colour bar: two axes)."""
+    corr = df[list(columns)].apply(pd.to_numeric, errors="coerce").corr()
+    size = max(4.0, 0.55 * len(columns) + 2)
+    fig, (ax,) = _figure(1, panel_size=(size + 1, size))
+    image = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    labels = [str(c) for c in corr.columns]
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    if len(labels) <= 12:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                value = corr.iloc[i, j]
+                if not np.isnan(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="small")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title("Correlation of numeric features")
+    return fig
+
+
+def cv_scores(cv_table: pd.DataFrame, metric: str) -> Figure:
+    """Mean cross-validation score per model with one standard deviation as error bars."""
+    table = cv_table.iloc[::-1]
+    fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.5 * len(table) + 1)))
+    colors = ["tab:gray" if m == "baseline" else "tab:blue" for m in table["model"]]
+    ax.barh(
+        table["model"].astype(str),
+        table["score_mean"],
+        xerr=table["score_std"],
+        color=colors,
+        capsize=4,
+    )
+    ax.set_xlabel(f"{metric} (mean ± std over folds)")
+    ax.set_title("Cross-validation scores")
+    return fig
+
+
+def _pos_label(y_true: Any) -> Any:
+    # The larger label is sklearn's positive class (classes_[1]), matching predict_proba[:, 1].
+    return np.unique(np.asarray(y_true))[-1]
+
+
+def roc_pr_curves(y_true: Any, y_score: Any) -> Figure:
+    """ROC and precision-recall curves of a binary classifier (two panels)."""
+    fig, (roc_ax, pr_ax) = _figure(2, ncols=2, panel_size=(4.5, 4.2))
+    pos = _pos_label(y_true)
+    RocCurveDisplay.from_predictions(
+        y_true, y_score, pos_label=pos, ax=roc_ax, plot_chance_level=True
+    )
+    PrecisionRecallDisplay.from_predictions(
+        y_true, y_score, pos_label=pos, ax=pr_ax, plot_chance_level=True
+    )
+    roc_ax.set_title("ROC curve")
+    pr_ax.set_title("Precision-recall curve")
+    return fig
+
+
+def confusion(y_true: Any, y_pred: Any) -> Figure:
+    """Confusion matrix of true against predicted classes (counts)."""
+    fig, (ax,) = _figure(1, panel_size=(4.8, 4.2))
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=ax, colorbar=False, cmap="Blues")
+    ax.set_title("Confusion matrix")
+    return fig
+
+
+def residuals(y_true: Any, y_pred: Any) -> Figure:
+    """Residuals against predictions, and predictions against actual values (two panels)."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    fig, (res_ax, fit_ax) = _figure(2, ncols=2, panel_size=(4.8, 4.0))
+    res_ax.scatter(y_pred, y_true - y_pred, s=8, alpha=0.5)
+    res_ax.axhline(0, color="black", linewidth=1)
+    res_ax.set_xlabel("predicted")
+    res_ax.set_ylabel("actual - predicted")
+    res_ax.set_title("Residuals")
+    fit_ax.scatter(y_true, y_pred, s=8, alpha=0.5)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    fit_ax.plot([low, high], [low, high], color="black", linewidth=1)
+    fit_ax.set_xlabel("actual")
+    fit_ax.set_ylabel("predicted")
+    fit_ax.set_title("Predicted vs actual")
+    return fig
+
+
+def importance(table: pd.DataFrame, top: int = 15) -> Figure:
+    """Permutation importance of the `top` most important features."""
+    shown = table.head(top).iloc[::-1]
+    fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.35 * len(shown) + 1)))
+    ax.barh(
+        shown["feature"].astype(str),
+        shown["importance_mean"],
+        xerr=shown.get("importance_std"),
+        capsize=3,
+    )
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set_xlabel("drop in score when the feature is shuffled")
+    ax.set_title("Permutation importance")
+    return fig
+
+
+def slice_metrics(table: pd.DataFrame, metric: str) -> Figure:
+    """The metric per slice, annotated with the number of rows in each slice."""
+    fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.45 * len(table) + 1)))
+    shown = table.iloc[::-1]
+    bars = ax.barh(shown["slice"].astype(str), shown[metric].fillna(0.0))
+    ax.bar_label(bars, labels=[f"n={n}" for n in shown["n"]], padding=3, fontsize="small")
+    ax.set_xlabel(metric)
+    ax.set_title(f"{metric} per slice")
+    return fig
+
+
+def drift_distributions(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str], schema: dict
+) -> Figure:
+    """Reference against current data per column: overlaid histograms (numeric) or
+    side-by-side category shares (categorical)."""
+    fig, axes = _figure(len(columns))
+    features = schema.get("features", {})
+    for ax, column in zip(axes, columns, strict=False):
+        ref, cur = reference[column], current.get(column)
+        if cur is None:
+            ax.set_title(f"{column} (missing in current)")
+            continue
+        if features.get(column, {}).get("kind") == "numeric":
+            ref_v = pd.to_numeric(ref, errors="coerce").dropna()
+            cur_v = pd.to_numeric(cur, errors="coerce").dropna()
+            both = pd.concat([ref_v, cur_v])
+            bins = np.histogram_bin_edges(both, bins=30) if len(both) else 10
+            ax.hist(
+                ref_v, bins=bins, density=True, alpha=0.5, color=REFERENCE_COLOR, label="reference"
+            )
+            ax.hist(cur_v, bins=bins, density=True, alpha=0.5, color=CURRENT_COLOR, label="current")
+        else:
+            shares = pd.DataFrame(
+                {
+                    "reference": _category_counts(ref, normalize=True),
+                    "current": _category_counts(cur, normalize=True),
+                }
+            ).fillna(0.0)
+            x = np.arange(len(shares))
+            ax.bar(
+                x - 0.2, shares["reference"], width=0.4, color=REFERENCE_COLOR, label="reference"
+            )
+            ax.bar(x + 0.2, shares["current"], width=0.4, color=CURRENT_COLOR, label="current")
+            ax.set_xticks(x, [str(i) for i in shares.index], rotation=30, ha="right")
+            ax.set_ylabel("share")
+        ax.set_title(str(column))
+        ax.legend(fontsize="small")
+    fig.suptitle("Reference vs current data")
+    return fig

@@ -1,0 +1,217 @@
+"""PSI, KS and chi-squared tests, the drift table, prediction drift and the recommendation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import data, monitoring, schema
+
+ROWS = 800
+THRESHOLDS = {"psi_warning": 0.10, "psi_alert": 0.25, "p_value": 0.01}
+
+
+def _sample(problem_type: str, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    return data.make_demo_data(problem_type, ROWS, seed=seed, shift=shift)
+
+
+def _schema(df: pd.DataFrame, problem_type: str) -> dict:
+    return schema.infer_schema(
+        df, data.DEMO_TARGETS[problem_type], problem_type, [data.DEMO_ID_COLUMNS[problem_type]]
+    )
+
+
+# ---------------------------------------------------------------- PSI and tests
+
+
+def test_psi_of_identical_series_is_zero() -> None:
+    values = pd.Series(np.random.default_rng(0).normal(size=500))
+    assert monitoring.psi(values, values.copy(), "numeric") == pytest.approx(0.0, abs=1e-12)
+    labels = pd.Series(["a", "b", "b", None, "c"] * 20)
+    assert monitoring.psi(labels, labels.copy(), "categorical") == pytest.approx(0.0, abs=1e-12)
+
+
+def test_psi_grows_with_a_shift_and_counts_values_beyond_the_reference_range() -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.Series(rng.normal(size=2000))
+    small = monitoring.psi(reference, pd.Series(rng.normal(0.1, 1, 2000)), "numeric")
+    large = monitoring.psi(reference, pd.Series(rng.normal(1.0, 1, 2000)), "numeric")
+    far = monitoring.psi(reference, pd.Series(rng.normal(100.0, 1, 2000)), "numeric")
+    assert small < 0.1 < 0.25 < large < far
+    assert math.isfinite(far)
+
+
+def test_psi_handles_unseen_categories_and_missing_values() -> None:
+    reference = pd.Series(["a", "b"] * 100)
+    unseen = monitoring.psi(reference, pd.Series(["a", "b", "z", "z"] * 50), "categorical")
+    assert 0.25 < unseen < math.inf
+    numbers = pd.Series(np.arange(200, dtype=float))
+    with_gaps = numbers.copy()
+    with_gaps[::2] = np.nan
+    assert monitoring.psi(numbers, with_gaps, "numeric") > 0.25
+
+
+def test_psi_with_few_distinct_reference_values_uses_unique_edges() -> None:
+    reference = pd.Series([0, 0, 0, 1, 1] * 40)
+    assert monitoring.psi(reference, reference.copy(), "numeric") == pytest.approx(0.0, abs=1e-12)
+    assert monitoring.psi(reference, pd.Series([1] * 200), "numeric") > 0.25
+
+
+def test_psi_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="numeric"):
+        monitoring.psi(pd.Series([1.0]), pd.Series([1.0]), "text")
+    with pytest.raises(ValueError, match="non-empty"):
+        monitoring.psi(pd.Series([1.0]), pd.Series([], dtype=float), "numeric")
+
+
+def test_ks_and_chi2_tests() -> None:
+    rng = np.random.default_rng(0)
+    a, b = pd.Series(rng.normal(size=500)), pd.Series(rng.normal(1.0, 1, 500))
+    assert monitoring.ks_test(a, a)[1] == pytest.approx(1.0)
+    assert monitoring.ks_test(a, b)[1] < 1e-6
+    assert monitoring.ks_test(a, pd.Series([np.nan, np.nan])) == (0.0, 1.0)
+    cats = pd.Series(["x", "y"] * 100)
+    assert monitoring.chi2_test(cats, cats)[1] == pytest.approx(1.0)
+    assert monitoring.chi2_test(cats, pd.Series(["x"] * 150 + ["y"] * 50))[1] < 1e-6
+    assert monitoring.chi2_test(pd.Series(["x"] * 5), pd.Series(["x"] * 9)) == (0.0, 1.0)
+
+
+# ---------------------------------------------------------------- drift table
+
+
+@pytest.mark.parametrize("problem_type", ["classification", "regression"])
+def test_no_drift_between_two_samples_of_the_same_population(problem_type: str) -> None:
+    reference = _sample(problem_type, seed=1)
+    table = monitoring.drift_table(
+        reference, _sample(problem_type, seed=2), _schema(reference, problem_type), **THRESHOLDS
+    )
+    assert list(table.columns) == [
+        "feature",
+        "kind",
+        "psi",
+        "psi_band",
+        "test",
+        "statistic",
+        "p_value",
+        "drifted",
+        "missing_reference",
+        "missing_current",
+        "type_issue",
+    ]
+    assert len(table) == len(_schema(reference, problem_type)["features"])
+    assert not table["drifted"].any()
+    assert (table["psi"] < 0.10).all()
+    assert (table["type_issue"] == "").all()
+    assert set(table["test"]) == {"ks", "chi2"}
+    result = monitoring.recommendation(table, 0.30)
+    assert result["status"] == "ok" and not result["retrain"]
+
+
+@pytest.mark.parametrize("problem_type", ["classification", "regression"])
+def test_shifted_features_are_flagged(problem_type: str) -> None:
+    reference = _sample(problem_type, seed=1)
+    table = monitoring.drift_table(
+        reference,
+        _sample(problem_type, seed=2, shift=1.0),
+        _schema(reference, problem_type),
+        **THRESHOLDS,
+    )
+    drifted = set(table.loc[table["drifted"], "feature"])
+    assert set(data.DEMO_SHIFTED_FEATURES[problem_type]) <= drifted
+    assert table["psi"].is_monotonic_decreasing
+    shifted = table.set_index("feature").loc[data.DEMO_SHIFTED_FEATURES[problem_type]]
+    assert (shifted["psi_band"] != "none").all()
+    result = monitoring.recommendation(table, 0.30)
+    assert result["status"] == "alert" and result["retrain"]
+    assert set(result["drifted_features"]) == drifted
+    assert result["drifted_share"] == pytest.approx(len(drifted) / len(table))
+
+
+def test_type_issues_and_missing_columns_are_reported() -> None:
+    reference = _sample("classification", seed=1)
+    current = _sample("classification", seed=2).drop(columns=["region"])
+    current["age"] = current["age"].astype("string")
+    current.loc[current.index[:5], "age"] = "unknown"
+    table = monitoring.drift_table(
+        reference, current, _schema(reference, "classification"), **THRESHOLDS
+    ).set_index("feature")
+    assert table.loc["region", "type_issue"] == "column missing in current data"
+    assert math.isnan(table.loc["region", "psi"])
+    assert "5 non-numeric values" in table.loc["age", "type_issue"]
+    assert math.isfinite(table.loc["age", "psi"])
+    result = monitoring.recommendation(table.reset_index(), 0.30)
+    assert result["status"] == "alert"
+    assert not result["retrain"]  # a broken feed needs a data fix, not a new model
+    assert any("region" in reason for reason in result["reasons"])
+
+
+def test_drift_table_validates_its_inputs() -> None:
+    reference = _sample("regression", seed=1)
+    feature_schema = _schema(reference, "regression")
+    with pytest.raises(ValueError, match="psi_warning"):
+        monitoring.drift_table(reference, reference, feature_schema, 0.3, 0.2, 0.01)
+    with pytest.raises(ValueError, match="p_value"):
+        monitoring.drift_table(reference, reference, feature_schema, 0.1, 0.2, 2.0)
+    with pytest.raises(ValueError, match="area_m2"):
+        monitoring.drift_table(
+            reference.drop(columns=["area_m2"]), reference, feature_schema, **THRESHOLDS
+        )
+
+
+# ---------------------------------------------------------------- predictions, recommendation
+
+
+def test_prediction_drift() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.beta(2, 5, 1000)
+    same = monitoring.prediction_drift(reference, rng.beta(2, 5, 1000), 0.10, 0.25)
+    assert not same["drifted"] and same["psi_band"] == "none" and same["test"] == "ks"
+    moved = monitoring.prediction_drift(reference, rng.beta(5, 2, 1000), 0.10, 0.25)
+    assert moved["drifted"] and moved["p_value"] < 1e-6
+    labels = monitoring.prediction_drift(
+        np.array(["a", "b"] * 50), np.array(["a"] * 90 + ["b"] * 10), 0.10, 0.25
+    )
+    assert labels["test"] == "chi2" and labels["drifted"]
+    matrix = monitoring.prediction_drift(
+        rng.dirichlet([1, 1, 1], 300), rng.dirichlet([1, 1, 1], 300), 0.10, 0.25
+    )
+    assert not matrix["drifted"]
+
+
+def _table(drifted: list[bool], bands: list[str] | None = None) -> pd.DataFrame:
+    n = len(drifted)
+    return pd.DataFrame(
+        {
+            "feature": [f"f{i}" for i in range(n)],
+            "drifted": drifted,
+            "psi_band": bands or ["significant" if d else "none" for d in drifted],
+            "type_issue": [""] * n,
+        }
+    )
+
+
+def test_recommendation_levels() -> None:
+    assert monitoring.recommendation(_table([False] * 4), 0.3)["status"] == "ok"
+    moderate = monitoring.recommendation(_table([False] * 4, ["moderate"] + ["none"] * 3), 0.3)
+    assert moderate["status"] == "warning" and not moderate["retrain"]
+    some = monitoring.recommendation(_table([True, False, False, False]), 0.3)
+    assert some["status"] == "warning" and some["drifted_features"] == ["f0"]
+    many = monitoring.recommendation(_table([True, True, False, False]), 0.3)
+    assert many["status"] == "alert" and many["retrain"]
+    assert many["drifted_share"] == pytest.approx(0.5)
+
+
+def test_recommendation_uses_performance_when_labels_exist() -> None:
+    table = _table([False] * 4)
+    worse = {"metric": "roc_auc", "reference": 0.85, "current": 0.78}
+    alert = monitoring.recommendation(table, 0.3, worse, performance_drop_alert=0.05)
+    assert alert["status"] == "alert" and alert["retrain"]
+    warning = monitoring.recommendation(table, 0.3, worse)
+    assert warning["status"] == "warning" and not warning["retrain"]
+    better_rmse = {"metric": "rmse", "reference": 100.0, "current": 90.0}
+    assert monitoring.recommendation(table, 0.3, better_rmse, 5.0)["status"] == "ok"
+    with pytest.raises(ValueError, match="current"):
+        monitoring.recommendation(table, 0.3, {"metric": "rmse", "reference": 1.0})

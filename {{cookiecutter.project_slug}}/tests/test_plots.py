@@ -1,0 +1,87 @@
+"""Every plot returns a Figure with the expected panels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from {{ cookiecutter.package_name }} import data, plots, schema  # noqa: E402
+
+NUMERIC = ["tenure_months", "monthly_charges", "age", "support_calls"]
+CATEGORICAL = ["contract", "payment_method"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return data.make_demo_data("classification", 300, seed=0)
+
+
+def _check(fig: Figure, n_axes: int) -> None:
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == n_axes
+    assert all(
+        ax.get_title() or fig.get_suptitle() for ax in fig.axes if ax.get_label() != "<colorbar>"
+    )
+    fig.canvas.draw()  # renders without error
+
+
+def test_eda_plots(frame: pd.DataFrame) -> None:
+    _check(plots.missing_values(frame), 1)
+    _check(plots.numeric_distributions(frame, NUMERIC), 4)  # 2x3 grid, unused cells removed
+    by_class = plots.numeric_distributions(frame, NUMERIC[:2], target="churned")
+    _check(by_class, 2)
+    assert len(by_class.axes[0].get_legend().get_texts()) == 2
+    _check(plots.categorical_counts(frame, CATEGORICAL), 2)
+    _check(plots.target_distribution(frame["churned"], "classification"), 1)
+    _check(plots.target_distribution(frame["tenure_months"], "regression"), 1)
+    _check(plots.correlation_heatmap(frame, NUMERIC), 2)  # heatmap + colour bar
+
+
+def test_modelling_and_evaluation_plots(frame: pd.DataFrame) -> None:
+    cv = pd.DataFrame(
+        {"model": ["random_forest", "baseline"], "score_mean": [0.8, 0.5], "score_std": [0.02, 0.0]}
+    )
+    _check(plots.cv_scores(cv, "roc_auc"), 1)
+    rng = np.random.default_rng(0)
+    y = np.array(["No", "Yes"] * 50)
+    score = np.clip((y == "Yes") * 0.3 + rng.random(100) * 0.7, 0, 1)
+    _check(plots.roc_pr_curves(y, score), 2)
+    _check(plots.confusion(y, np.where(score > 0.5, "Yes", "No")), 1)
+    _check(plots.residuals(rng.normal(size=50), rng.normal(size=50)), 2)
+    importance = pd.DataFrame(
+        {
+            "feature": [f"f{i}" for i in range(20)],
+            "importance_mean": np.linspace(1, 0, 20),
+            "importance_std": np.full(20, 0.01),
+        }
+    )
+    fig = plots.importance(importance, top=5)
+    _check(fig, 1)
+    assert len(fig.axes[0].patches) == 5
+    slices = pd.DataFrame({"slice": ["a", "b"], "n": [90, 10], "roc_auc": [0.8, float("nan")]})
+    _check(plots.slice_metrics(slices, "roc_auc"), 1)
+
+
+def test_drift_distributions(frame: pd.DataFrame) -> None:
+    current = data.make_demo_data("classification", 300, seed=1, shift=1.0)
+    feature_schema = schema.infer_schema(frame, "churned", "classification", ["customer_id"])
+    fig = plots.drift_distributions(frame, current, ["monthly_charges", "contract"], feature_schema)
+    _check(fig, 2)
+    numeric_ax, categorical_ax = fig.axes
+    assert [t.get_text() for t in numeric_ax.get_legend().get_texts()] == ["reference", "current"]
+    assert len(categorical_ax.patches) == 2 * frame["contract"].nunique()

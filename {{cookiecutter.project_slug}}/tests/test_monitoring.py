@@ -209,8 +209,9 @@ def test_recommendation_uses_performance_when_labels_exist() -> None:
     worse = {"metric": "roc_auc", "reference": 0.85, "current": 0.78}
     alert = monitoring.recommendation(table, 0.3, worse, performance_drop_alert=0.05)
     assert alert["status"] == "alert" and alert["retrain"]
-    warning = monitoring.recommendation(table, 0.3, worse)
-    assert warning["status"] == "warning" and not warning["retrain"]
+    noted = monitoring.recommendation(table, 0.3, worse)
+    assert noted["status"] == "ok" and not noted["retrain"]
+    assert any("-0.0700" in reason for reason in noted["reasons"])
     better_rmse = {"metric": "rmse", "reference": 100.0, "current": 90.0}
     assert monitoring.recommendation(table, 0.3, better_rmse, 5.0)["status"] == "ok"
     with pytest.raises(ValueError, match="current"):

@@ -251,7 +251,8 @@ def recommendation(
     """Overall status from a drift table (and, when labels exist, performance).
 
     alert: drifted share above `max_drifted_share`, type issues, or a performance drop of at
-    least `performance_drop_alert`; warning: some drift or moderate PSI; ok otherwise.
+    least `performance_drop_alert`; warning: some drift or moderate PSI; ok otherwise. Without
+    `performance_drop_alert` the performance change is reported in `reasons` only.
     Retraining is recommended on drift or performance alerts (type issues need a data fix).
     `performance`: {"metric", "reference", "current"} or {"drop"}.
     """
@@ -283,20 +284,24 @@ def recommendation(
     undrifted_moderate = [f for f in moderate if f not in drifted]
     if undrifted_moderate:
         warnings_.append(f"Moderate PSI in {', '.join(undrifted_moderate)}.")
+    notes: list[str] = []
     if performance is not None:
         drop = performance_drop(performance)
         limit = performance_drop_alert
         if limit is not None and drop >= limit:
             alerts.append(f"Performance dropped by {drop:.4f} (alert at {limit:g}).")
             retrain = True
-        elif drop > 0:
-            warnings_.append(f"Performance dropped by {drop:.4f}.")
+        else:
+            # Without a threshold a small change is sampling noise: report it, do not warn.
+            shown = "dropped" if drop > 0 else "did not drop"
+            notes.append(f"Performance {shown} (change {-drop:+.4f} in metric units).")
 
     status = "alert" if alerts else "warning" if warnings_ else "ok"
+    summary = alerts + warnings_ or ["No drift beyond the thresholds."]
     return {
         "status": status,
         "drifted_share": share,
         "drifted_features": drifted,
         "retrain": retrain,
-        "reasons": alerts + warnings_ or ["No drift beyond the thresholds."],
+        "reasons": summary + notes,
     }

@@ -98,6 +98,20 @@ def test_sha256_file(tmp_path):
 # ---------------------------------------------------------------- catalog and JSON/text/tables
 
 
+def test_every_artifact_name_the_notebooks_use_is_in_the_catalog():
+    notebooks = sorted((Path(paths.__file__).parents[2] / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    calls = re.compile(r"artifacts\.(?:path|save_\w+|load_\w+)\(\s*[\"'](\w+)[\"']")
+    used = {
+        name
+        for notebook in notebooks
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        for name in calls.findall("".join(cell["source"]))
+    }
+    assert {"schema", "train", "challenger"} <= used
+    assert used - set(artifacts.CATALOG) == set()
+
+
 def test_catalog_paths_and_unknown_names(tmp_project):
     assert artifacts.path("train") == tmp_project / "data" / "processed" / "train.parquet"
     assert artifacts.path("challenger") == tmp_project / "models" / "challenger.skops"

@@ -31,6 +31,7 @@ CATALOG: dict[str, str] = {
     "quality_report": "artifacts/data_understanding/quality_report.csv",
     "data_fingerprint": "artifacts/data_understanding/fingerprint.json",
     "preparation_summary": "artifacts/data_preparation/summary.json",
+    "feature_schema": "artifacts/data_preparation/feature_schema.json",
     "train": "data/processed/train.parquet",
     "valid": "data/processed/valid.parquet",
     "test": "data/processed/test.parquet",
@@ -38,6 +39,8 @@ CATALOG: dict[str, str] = {
     "search_results": "artifacts/modelling/search_results.csv",
     "challenger": "models/challenger.skops",
     "evaluation": "artifacts/evaluation/evaluation.json",
+    "model_card": "artifacts/deployment/model_card.md",
+    "model_card_html": "artifacts/deployment/model_card.html",
     "drift_report": "artifacts/monitoring/drift_report.json",
 }
 

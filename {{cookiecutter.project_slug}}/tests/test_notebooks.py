@@ -1,0 +1,52 @@
+"""The notebooks agree with params.yaml and stay readable reports without outputs."""
+
+import ast
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def section_of(notebook: Path) -> str:
+    return notebook.stem.split("_", 1)[1]
+
+
+def test_one_notebook_per_phase_in_order():
+    assert [nb.stem[:2] for nb in NOTEBOOKS] == [f"{i:02d}" for i in range(7)]
+    assert {section_of(nb) for nb in NOTEBOOKS} == set(PARAMS) - {"shared"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_matches_params_yaml(notebook: Path):
+    declared = papermill.inspect_notebook(str(notebook))
+    section = PARAMS[section_of(notebook)]
+    shared = {k: v for k, v in PARAMS["shared"].items() if k in declared}
+    expected = {**shared, **section}
+    assert set(declared) == set(expected), "parameters cell and params.yaml declare different keys"
+    for name, info in declared.items():
+        assert ast.literal_eval(info["default"]) == expected[name], name
+        assert info["help"], f"{name} has no comment explaining it"
+        assert info["inferred_type_name"] != "None", f"{name} has no type annotation"
+
+
+def test_every_shared_parameter_is_used():
+    declared = set().union(*(papermill.inspect_notebook(str(nb)) for nb in NOTEBOOKS))
+    assert set(PARAMS["shared"]) <= declared
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_an_output_free_report(notebook: Path):
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert nb.cells[0].cell_type == "markdown" and "QA checks" in nb.cells[0].source
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert "QualityGate" in code[-1].source or "QualityGate" in code[-2].source

@@ -1,0 +1,5 @@
+"""The runner: executes the phase notebooks in order with papermill (console script `crisp`).
+
+phases (discovery, selection), kernels (started ahead of time), execute (one phase),
+reports (HTML), records (run.json), runner (one run), cli (the command line).
+"""

@@ -1,0 +1,72 @@
+"""HTML reports: each executed notebook exported in-process, and the run's index page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import atomic_write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+_exporter: Any = None
+
+
+def _html_exporter() -> Any:
+    """One HTMLExporter for the whole run: building it (templates, filters) is the slow part."""
+    global _exporter
+    if _exporter is None:
+        from nbconvert import HTMLExporter
+
+        _exporter = HTMLExporter(template_name="lab", embed_images=True)
+    return _exporter
+
+
+def export_html(notebook: Path, nb: Any = None) -> Path:
+    """Write `<notebook>.html` next to the executed notebook (read from disk when `nb` is None)."""
+    import nbformat
+
+    notebook = Path(notebook)
+    if nb is None:
+        nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = _html_exporter().from_notebook_node(
+        nb, resources={"metadata": {"name": notebook.stem}}
+    )
+    target = notebook.with_suffix(".html")
+    atomic_write_text(target, body)
+    return target
+
+
+def _relative(target: str | Path | None, start: Path) -> str | None:
+    if not target:
+        return None
+    return Path(os.path.relpath(Path(target), start)).as_posix()
+
+
+def write_index(record: dict[str, Any], run_dir: Path, root: Path | None = None) -> Path:
+    """Render the run's `index.html` (phases, QA, metrics, links, parameters, lineage).
+
+    Report paths in `record` are project-relative; `root` defaults to run_dir's grandparent.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    run_dir = Path(run_dir)
+    root = Path(root) if root is not None else run_dir.parents[1]
+    phases = [
+        {
+            **phase,
+            "report_href": _relative(phase.get("report") and root / phase["report"], run_dir),
+            "notebook_href": _relative(phase.get("notebook") and root / phase["notebook"], run_dir),
+        }
+        for phase in record.get("phases", [])
+    ]
+    html = env.get_template("index.html.j2").render(run=record, phases=phases)
+    target = run_dir / "index.html"
+    atomic_write_text(target, html)
+    return target

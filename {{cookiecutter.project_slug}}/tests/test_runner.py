@@ -1,0 +1,388 @@
+"""The runner (`crisp run`) on a tiny three-phase project built in a temporary directory.
+
+The notebooks here are small and import only a tiny helper package of the temporary project, so a
+run takes seconds; they follow the same contract as the real notebooks (parameters cell, io.jsonl,
+quality.json, metrics.json under the run directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }}.pipeline import cli, sources
+from {{ cookiecutter.package_name }}.pipeline.phases import PhaseError, discover, select
+
+PACKAGE_SRC = Path({{ cookiecutter.package_name }}.__file__).resolve().parents[1]
+
+HELPERS = {
+    "__init__.py": '"""Helpers of the test project."""\n',
+    "store.py": '''\
+"""Reads and writes project files and logs them like the real artifacts module does."""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+def _root():
+    return Path(os.environ["CRISP_PROJECT_ROOT"])
+
+
+def _phase_dir():
+    run_dir = os.environ.get("CRISP_RUN_DIR")
+    if not run_dir:
+        return None
+    path = Path(run_dir) / os.environ["CRISP_PHASE"]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _log(op, rel):
+    target = _phase_dir()
+    if target is None:
+        return
+    sha = hashlib.sha256((_root() / rel).read_bytes()).hexdigest()
+    with open(target / "io.jsonl", "a") as log:
+        log.write(json.dumps({"op": op, "path": rel, "sha256": sha}) + "\\n")
+
+
+def read(rel):
+    text = (_root() / rel).read_text()
+    _log("read", rel)
+    return text
+
+
+def write(rel, text):
+    path = _root() / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    _log("write", rel)
+
+
+def record(checks, metrics):
+    target = _phase_dir()
+    if target is not None:
+        (target / "quality.json").write_text(json.dumps(checks))
+        (target / "metrics.json").write_text(json.dumps(metrics))
+''',
+    "late.py": '''\
+"""Used by the last phase only."""
+
+
+def finish(text, suffix):
+    return text + suffix
+''',
+}
+
+PARAMS = """\
+shared:
+  seed: 1
+  unused_shared: x
+source:
+  greeting: hello
+middle:
+  count: 2
+  payload: plain
+late:
+  suffix: "!"
+"""
+
+NOTEBOOKS = {
+    "00_source": (
+        'seed: int = 0  # a shared parameter\ngreeting: str = "hi"  # text to add',
+        [
+            "from helpers import store",
+            "secret_from_source = 42",
+            'text = store.read("data/raw/input.txt")\n'
+            'store.write("data/interim/a.txt", text + greeting)',
+            'store.record([{"name": "has text", "passed": True, "message": "ok"}], {"chars": 7})',
+        ],
+    ),
+    "01_middle": (
+        'count: int = 1  # repetitions\npayload: str = ""  # any text',
+        [
+            "import sys\nwarmed_up = 'helpers.store' in sys.modules",
+            "from helpers import store",
+            "leaked = [n for n in ('secret_from_source', 'text') if n in globals()]\n"
+            "assert not leaked, f'state leaked from an earlier phase: {leaked}'\n"
+            "assert warmed_up, 'the warm-up did not import the helpers'",
+            'import json\nstore.write("data/interim/payload.json", json.dumps(payload))',
+            'if payload == "fail":\n    raise ValueError("payload asked to fail")',
+            'if payload == "sleep":\n    import time\n    time.sleep(60)',
+            'store.write("data/interim/b.txt", store.read("data/interim/a.txt") * count)',
+        ],
+    ),
+    "02_late": (
+        'suffix: str = "?"  # end mark',
+        [
+            "from helpers import late, store",
+            'store.write("out/c.txt", late.finish(store.read("data/interim/b.txt"), suffix))',
+            'store.record([{"name": "short", "passed": False, "message": "too long"}], {})',
+        ],
+    ),
+}
+
+
+def write_notebook(path: Path, parameters: str, cells: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A three-phase project; CRISP_PROJECT_ROOT points at it and its kernels can import helpers."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "src" / "helpers").mkdir(parents=True)
+    (root / "data" / "raw").mkdir(parents=True)
+    for name, text in HELPERS.items():
+        (root / "src" / "helpers" / name).write_text(text, encoding="utf-8")
+    (root / "params.yaml").write_text(PARAMS, encoding="utf-8")
+    (root / "data" / "raw" / "input.txt").write_text("abc ", encoding="utf-8")
+    for name, (parameters, cells) in NOTEBOOKS.items():
+        write_notebook(root / "notebooks" / f"{name}.ipynb", parameters, cells)
+    monkeypatch.setenv("CRISP_PROJECT_ROOT", str(root))
+    pythonpath = [str(root / "src"), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in pythonpath if p))
+    return root
+
+
+def crisp(*args: str) -> int:
+    return cli.main(list(args))
+
+
+def latest_record(root: Path) -> dict:
+    return json.loads((root / "reports" / "latest" / "run.json").read_text(encoding="utf-8"))
+
+
+def kernel_pids(root: Path) -> list[int]:
+    """Live processes started for this project (their environment names its root)."""
+    marker = f"CRISP_PROJECT_ROOT={root}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until_gone(root: Path, seconds: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (pids := kernel_pids(root)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids
+
+
+# ------------------------------------------------------------------ phases
+
+
+def test_discover_sorts_and_ignores_other_files(project: Path) -> None:
+    notebooks = project / "notebooks"
+    (notebooks / ".ipynb_checkpoints").mkdir()
+    (notebooks / ".ipynb_checkpoints" / "00_source-checkpoint.ipynb").write_text("{}")
+    (notebooks / "scratch.ipynb").write_text("{}")
+    phases = discover(notebooks)
+    assert [p.name for p in phases] == ["00_source", "01_middle", "02_late"]
+    assert [p.section for p in phases] == ["source", "middle", "late"]
+    assert phases[1].number == 1
+
+
+@pytest.mark.parametrize("ref", ["01", "1", "middle", "01_middle"])
+def test_select_accepts_number_section_or_name(project: Path, ref: str) -> None:
+    phases = discover(project / "notebooks")
+    assert [p.name for p in select(phases, only=ref)] == ["01_middle"]
+    assert [p.name for p in select(phases, start=ref)] == ["01_middle", "02_late"]
+    assert [p.name for p in select(phases, stop=ref)] == ["00_source", "01_middle"]
+
+
+def test_select_unknown_phase_lists_phases(project: Path) -> None:
+    with pytest.raises(PhaseError, match="unknown phase 'modeling'; phases: 00_source, 01_mid"):
+        select(discover(project / "notebooks"), only="modeling")
+
+
+def test_sources_follow_helper_imports(project: Path) -> None:
+    modules, files = sources.dependencies(project / "notebooks" / "02_late.ipynb", project / "src")
+    assert {"helpers", "helpers.late", "helpers.store"} <= set(files)
+    assert "hashlib" in modules, "imports inside helper modules are warmed up too"
+    _, files = sources.dependencies(project / "notebooks" / "00_source.ipynb", project / "src")
+    assert "helpers.late" not in files
+
+
+# ------------------------------------------------------------------ crisp run
+
+
+def test_run_executes_all_phases_and_reports(project: Path, capsys) -> None:
+    assert crisp("run", "--set", "middle.count=3") == 0
+    out = capsys.readouterr().out
+    assert "[1/3] 00_source ... ok" in out and "QA 1/1" in out
+    assert "[3/3] 02_late ... ok" in out
+    assert (project / "out" / "c.txt").read_text() == "abc hello" * 3 + "!"
+
+    record = latest_record(project)
+    run_dir = project / "reports" / record["run_id"]
+    assert record["status"] == "succeeded"
+    assert record["overrides"] == ["middle.count=3"]
+    assert [p["status"] for p in record["phases"]] == ["succeeded"] * 3
+    source, middle, late = record["phases"]
+    assert source["parameters"] == {"seed": 1, "greeting": "hello"}
+    assert middle["parameters"]["count"] == 3
+    assert source["quality"]["passed"] == 1 and source["metrics"] == {"chars": 7}
+    assert late["quality"]["failures"] == ["too long"]
+    assert {"path": "data/raw/input.txt", "sha256": source["reads"][0]["sha256"]} in source["reads"]
+    # The data fingerprint is what phase 01 (data understanding in a real project) read.
+    assert record["data_fingerprint"] == {r["path"]: r["sha256"] for r in middle["reads"]}
+    assert record["versions"]["python"] and "scikit-learn" in record["versions"]
+    for phase in ("00_source", "01_middle", "02_late"):
+        assert (run_dir / f"{phase}.ipynb").is_file()
+        html = (run_dir / f"{phase}.html").read_text(encoding="utf-8")
+        assert "<html" in html and phase in html
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert 'href="01_middle.html"' in index and "too long" in index
+    assert "data/interim/a.txt" in index, "lineage is shown"
+    assert out.strip().endswith("index.html")
+
+
+def test_injected_strings_arrive_verbatim_and_are_not_executed(project: Path) -> None:
+    payload = "it's \"quoted\"\nsecond line'''\"\"\" + __import__('os').system('touch pwned') #"
+    value = json.dumps(payload)  # a YAML-compatible quoted scalar
+    assert crisp("run", "--to", "middle", "--set", f"middle.payload={value}") == 0
+    assert json.loads((project / "data" / "interim" / "payload.json").read_text()) == payload
+    assert not (project / "notebooks" / "pwned").exists()
+    assert not (project / "pwned").exists()
+
+
+def test_failure_stops_the_run_and_names_the_cell(project: Path, capsys) -> None:
+    assert crisp("run", "--set", "middle.payload=fail") == 1
+    out = capsys.readouterr().out
+    assert "[2/3] 01_middle ... FAILED" in out
+    assert "01_middle failed in cell In [7]: ValueError: payload asked to fail" in out
+    assert "not run: 02_late" in out
+    record = latest_record(project)
+    middle = record["phases"][1]
+    assert record["status"] == "failed"
+    assert middle["error"]["ename"] == "ValueError"
+    assert middle["error"]["execution_count"] == 7
+    assert record["phases"][2]["status"] == "not run"
+    html = (project / middle["report"]).read_text(encoding="utf-8")
+    assert "payload asked to fail" in html
+    assert not (project / "out" / "c.txt").exists()
+    assert wait_until_gone(project) == [], "no kernel survives a failed run"
+
+
+def test_cell_timeout_is_a_failure(project: Path, capsys) -> None:
+    assert crisp("run", "--only", "01", "--timeout", "2", "--set", "middle.payload=sleep") == 1
+    out = capsys.readouterr().out
+    assert "CellTimeoutError" in out and "--timeout" in out
+    middle = latest_record(project)["phases"][0]
+    assert middle["error"]["ename"] == "CellTimeoutError"
+    assert "CellTimeoutError" in (project / middle["report"]).read_text(encoding="utf-8")
+    assert wait_until_gone(project) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "middle.cout=3"], "did you mean count?"),
+        (["--set", "middle.count=three"], "expected int"),
+        (["--set", "count=3"], "SECTION.KEY=VALUE"),
+        (["--only", "modelling"], "unknown phase 'modelling'"),
+    ],
+)
+def test_user_errors_exit_2_and_touch_nothing(
+    project: Path, capsys, args: list[str], message: str
+) -> None:
+    assert crisp("run", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (project / "reports").exists()
+
+
+def test_undeclared_section_key_is_a_user_error(project: Path, capsys) -> None:
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  count: 2", "  count: 2\n  extra: 1"))
+    assert crisp("run") == 2
+    assert "middle.extra is not declared" in capsys.readouterr().err
+
+
+def test_latest_points_at_newest_run(project: Path) -> None:
+    assert crisp("run", "--only", "00") == 0
+    first = latest_record(project)["run_id"]
+    assert crisp("run", "--only", "00", "--force") == 0
+    second = latest_record(project)["run_id"]
+    assert first != second
+    assert os.readlink(project / "reports" / "latest") == second
+
+
+def start_sleeping_run(project: Path, *args: str) -> subprocess.Popen:
+    """`crisp run` in a subprocess, returned once 01_middle sits in its sleeping cell."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}.pipeline", "run", *args]
+        + ["--set", "middle.payload=sleep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    payload = project / "data" / "interim" / "payload.json"  # written just before the sleep
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not payload.exists():
+        time.sleep(0.1)
+    assert payload.exists(), proc.communicate(timeout=60)
+    time.sleep(1.0)
+    assert kernel_pids(project), "expected live kernels while the run is going"
+    return proc
+
+
+def test_interrupted_run_leaves_no_kernels_and_keeps_a_record(project: Path) -> None:
+    proc = start_sleeping_run(project)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert wait_until_gone(project) == [], "kernels survived Ctrl-C"
+    record = latest_record(project)
+    assert record["status"] == "interrupted"
+    assert [p["status"] for p in record["phases"]] == ["succeeded", "interrupted", "not run"]
+    assert (project / record["phases"][1]["report"]).is_file(), "the partial report is kept"
+
+
+def test_sigterm_also_kills_kernels(project: Path) -> None:
+    """Also checks `python -m <package>.pipeline` works like `crisp`."""
+    proc = start_sleeping_run(project, "--only", "middle")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, (out, err)
+    assert wait_until_gone(project) == [], "kernels survived SIGTERM"
+    assert latest_record(project)["status"] != "running"
+
+
+def test_copy_of_project_runs_elsewhere(project: Path, tmp_path: Path, monkeypatch) -> None:
+    """Paths in the record are project-relative: nothing depends on where the project lives."""
+    assert crisp("run", "--only", "00") == 0
+    moved = tmp_path / "moved"
+    shutil.copytree(project, moved, symlinks=True)
+    monkeypatch.setenv("CRISP_PROJECT_ROOT", str(moved))
+    record = latest_record(moved)
+    assert not Path(record["phases"][0]["report"]).is_absolute()
+    assert (moved / record["phases"][0]["report"]).is_file()

@@ -1,0 +1,285 @@
+"""Bake every combination of the options that change files and check what a user gets."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import fnmatch
+import hashlib
+import itertools
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import (
+    COPY_WITHOUT_RENDER,
+    LICENSES,
+    PROBLEM_TYPES,
+    Bake,
+    default_answers,
+    explain,
+    project_files,
+    run,
+)
+
+COMBINATIONS = list(itertools.product(PROBLEM_TYPES, LICENSES))
+
+# Every file of a generated project with the default names, whatever the options: docs/design.md's
+# layout as the template has it. Options that add or remove files are handled in expected_files().
+COMMON_FILES = {
+    ".gitignore",
+    "Makefile",
+    "README.md",
+    "artifacts/.gitkeep",
+    "data/processed/.gitkeep",
+    "data/raw/.gitkeep",
+    "models/.gitkeep",
+    "notebooks/00_business_understanding.ipynb",
+    "notebooks/01_data_understanding.ipynb",
+    "notebooks/02_data_preparation.ipynb",
+    "notebooks/03_modelling.ipynb",
+    "notebooks/04_evaluation.ipynb",
+    "notebooks/05_deployment.ipynb",
+    "notebooks/06_monitoring.ipynb",
+    "params.yaml",
+    "pyproject.toml",
+    "reports/.gitkeep",
+    "src/customer_churn/__init__.py",
+    "src/customer_churn/api.py",
+    "src/customer_churn/artifacts.py",
+    "src/customer_churn/business.py",
+    "src/customer_churn/data.py",
+    "src/customer_churn/deployment.py",
+    "src/customer_churn/evaluation.py",
+    "src/customer_churn/metrics.py",
+    "src/customer_churn/model_card.py",
+    "src/customer_churn/modelling.py",
+    "src/customer_churn/monitoring.py",
+    "src/customer_churn/params.py",
+    "src/customer_churn/paths.py",
+    "src/customer_churn/pipeline/__init__.py",
+    "src/customer_churn/pipeline/__main__.py",
+    "src/customer_churn/pipeline/cli.py",
+    "src/customer_churn/pipeline/execute.py",
+    "src/customer_churn/pipeline/forkserver.py",
+    "src/customer_churn/pipeline/kernels.py",
+    "src/customer_churn/pipeline/model_commands.py",
+    "src/customer_churn/pipeline/phases.py",
+    "src/customer_churn/pipeline/records.py",
+    "src/customer_churn/pipeline/reports.py",
+    "src/customer_churn/pipeline/runner.py",
+    "src/customer_churn/pipeline/sources.py",
+    "src/customer_churn/pipeline/state.py",
+    "src/customer_churn/pipeline/templates/index.html.j2",
+    "src/customer_churn/pipeline/zygote.py",
+    "src/customer_churn/plots.py",
+    "src/customer_churn/prediction.py",
+    "src/customer_churn/preparation.py",
+    "src/customer_churn/quality.py",
+    "src/customer_churn/registry.py",
+    "src/customer_churn/runlog.py",
+    "src/customer_churn/schema.py",
+    "tests/conftest.py",
+    "tests/test_api.py",
+    "tests/test_data.py",
+    "tests/test_evaluation.py",
+    "tests/test_metrics_modelling.py",
+    "tests/test_model_loop.py",
+    "tests/test_monitoring.py",
+    "tests/test_notebooks.py",
+    "tests/test_params.py",
+    "tests/test_paths_artifacts.py",
+    "tests/test_plots.py",
+    "tests/test_prediction.py",
+    "tests/test_preparation.py",
+    "tests/test_quality.py",
+    "tests/test_registry_model_card.py",
+    "tests/test_runner.py",
+    "tests/test_schema.py",
+    "tests/trained_project.py",
+}
+# Open-source licenses get a LICENSE file; "none" gets none (the post-gen hook removes it).
+LICENSE_FILES = {"none": set()} | {name: {"LICENSE"} for name in LICENSES if name != "none"}
+# What each license's text must contain besides the copyright line.
+LICENSE_MARKERS = {
+    "MIT": ("MIT License", "Permission is hereby granted, free of charge"),
+    "BSD-3-Clause": ("BSD 3-Clause License", "Neither the name of the copyright holder"),
+    "Apache-2.0": ("Apache License\n                           Version 2.0, January 2004",),
+}
+COPYRIGHT_LINES = {
+    "MIT": "Copyright (c) {year} {author}",
+    "BSD-3-Clause": "Copyright (c) {year}, {author}",
+    "Apache-2.0": "   Copyright {year} {author}",
+}
+# MD5 of the canonical text of https://www.apache.org/licenses/LICENSE-2.0.txt (with its
+# placeholder copyright line), as published in many package metadata checks.
+APACHE_CANONICAL_MD5 = "3b83ef96387f14655fc854ddc3c6bd57"
+APACHE_PLACEHOLDER = "   Copyright [yyyy] [name of copyright owner]"
+
+
+def expected_files(problem_type: str, license_name: str) -> set[str]:
+    """The exact file set of a project baked with these options and default names."""
+    del problem_type  # the problem type changes file contents (params.yaml), not the file set
+    return COMMON_FILES | LICENSE_FILES[license_name]
+
+
+def rendered(relative: str) -> bool:
+    """Whether cookiecutter renders this file (rather than copying it verbatim)."""
+    return not any(fnmatch.fnmatch(relative, pattern) for pattern in COPY_WITHOUT_RENDER)
+
+
+def text_files(project: Path) -> dict[str, str]:
+    """Relative path -> text of every UTF-8 file in the project."""
+    texts = {}
+    for relative in sorted(project_files(project)):
+        data = (project / relative).read_bytes()
+        if b"\0" not in data:
+            texts[relative] = data.decode("utf-8")
+    return texts
+
+
+def this_year() -> int:
+    """The year cookiecutter's `now` tag writes."""
+    return dt.datetime.now(dt.UTC).year
+
+
+@pytest.fixture(params=COMBINATIONS, ids=lambda combo: "-".join(combo))
+def combination(request: pytest.FixtureRequest, bake: Bake) -> tuple[str, str, Path]:
+    """(problem_type, license, baked project) for each combination of the options."""
+    problem_type, license_name = request.param
+    project = bake(problem_type=problem_type, open_source_license=license_name)
+    return problem_type, license_name, project
+
+
+def test_file_set_is_exact(combination: tuple[str, str, Path]) -> None:
+    problem_type, license_name, project = combination
+    expected = expected_files(problem_type, license_name)
+    actual = project_files(project)
+    assert actual == expected, (
+        f"unexpected files: {sorted(actual - expected)}; missing files: {sorted(expected - actual)}"
+    )
+
+
+def test_no_template_syntax_left(combination: tuple[str, str, Path]) -> None:
+    _, _, project = combination
+    leftovers = []
+    for relative, text in text_files(project).items():
+        markers = ["cookiecutter."] + (["{{", "{%", "{#"] if rendered(relative) else [])
+        leftovers += [f"{relative}: {marker!r}" for marker in markers if marker in text]
+    assert not leftovers
+
+
+def test_notebooks_are_valid_and_output_free(combination: tuple[str, str, Path]) -> None:
+    _, _, project = combination
+    notebooks = sorted(project.glob("**/*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        nbformat.validate(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [], f"{path.name} is stored with outputs"
+                assert cell.execution_count is None, f"{path.name} is stored with counts"
+
+
+def test_python_files_compile(combination: tuple[str, str, Path]) -> None:
+    _, _, project = combination
+    sources = sorted(project.glob("**/*.py"))
+    assert sources
+    for path in sources:
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+def test_params_yaml_has_the_problem_type(combination: tuple[str, str, Path]) -> None:
+    problem_type, _, project = combination
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["shared"]["problem_type"] == problem_type
+
+
+def test_license_matches_the_answer(combination: tuple[str, str, Path]) -> None:
+    _, license_name, project = combination
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    if license_name == "none":
+        assert not (project / "LICENSE").exists()
+        assert "license" not in metadata
+        return
+    text = (project / "LICENSE").read_text()
+    assert metadata["license"] == license_name
+    for marker in LICENSE_MARKERS[license_name]:
+        assert marker in text
+    author = default_answers()["author_name"]
+    copyright_line = COPYRIGHT_LINES[license_name].format(year=this_year(), author=author)
+    assert copyright_line in text.splitlines()
+    other_markers = [m for name, ms in LICENSE_MARKERS.items() if name != license_name for m in ms]
+    assert not any(marker in text for marker in other_markers)
+    if license_name == "Apache-2.0":
+        canonical = text.replace(copyright_line, APACHE_PLACEHOLDER)
+        assert hashlib.md5(canonical.encode()).hexdigest() == APACHE_CANONICAL_MD5
+
+
+def test_no_input_takes_the_defaults_of_cookiecutter_json(bake: Bake) -> None:
+    answers = default_answers()
+    project = bake()
+    assert project.name == answers["project_slug"]
+    assert (project / "src" / answers["package_name"] / "__init__.py").is_file()
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["name"] == answers["project_slug"]
+    assert metadata["description"] == answers["description"]
+    assert metadata["requires-python"] == f">={answers['python_version']}"
+    assert {"name": answers["author_name"]} in metadata["authors"]
+    assert metadata["license"] == answers["open_source_license"] == LICENSES[0]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["shared"]["problem_type"] == answers["problem_type"] == PROBLEM_TYPES[0]
+    assert answers["project_name"] in (project / "README.md").read_text()
+
+
+def test_cli_bake_matches_the_api_bake(
+    template: Path, cookiecutter_config: Path, bake: Bake, tmp_path: Path
+) -> None:
+    result = run(
+        [
+            *(sys.executable, "-m", "cookiecutter", "--no-input"),
+            *("--config-file", cookiecutter_config, "--output-dir", tmp_path, template),
+        ]
+    )
+    assert result.returncode == 0, explain(result)
+    (project,) = tmp_path.iterdir()
+    api_project = bake()
+    assert project.name == api_project.name
+    files = project_files(project)
+    assert files == project_files(api_project)
+    for relative in files:
+        assert (project / relative).read_bytes() == (api_project / relative).read_bytes(), relative
+
+
+def test_answers_with_quotes_and_markup_stay_data(bake: Bake) -> None:
+    """Free-text answers are data: quotes, backslashes and markup must not break any file format."""
+    answers = {
+        "project_name": 'Churn "Pro" & <Co>',
+        "project_slug": "churn-pro",
+        "package_name": "churn_pro",
+        "author_name": 'Ada O\'Brien \\ "Lab"',
+        "description": 'Predicts churn; says "hi" \\ uses <b>markup</b> and {braces}.',
+    }
+    project = bake(**answers)
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["description"] == answers["description"]
+    assert {"name": answers["author_name"]} in metadata["authors"]
+    yaml.safe_load((project / "params.yaml").read_text())
+    for path in sorted(project.glob("notebooks/*.ipynb")):
+        nbformat.validate(nbformat.read(path, as_version=nbformat.NO_CONVERT))
+    for path in sorted(project.glob("**/*.py")):
+        ast.parse(path.read_text(encoding="utf-8"), str(path))
+    assert answers["author_name"] in (project / "LICENSE").read_text()
+
+
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_baked_project_lints_clean(bake: Bake, problem_type: str) -> None:
+    project = bake(problem_type=problem_type)
+    for command in (["check", "src", "tests", "notebooks"], ["format", "--check", "src", "tests"]):
+        result = run([sys.executable, "-m", "ruff", *command, "--no-cache"], cwd=project)
+        assert result.returncode == 0, explain(result)

@@ -27,7 +27,7 @@ def smoke_test(model: Any, X: pd.DataFrame, model_file: Path | None = None) -> d
     """
     if model_file is None:
         with tempfile.TemporaryDirectory() as tmp:
-            saved = artifacts.save_model(Path(tmp) / "smoke.skops", model, {"purpose": "smoke test"})
+            saved = artifacts.save_model(Path(tmp) / "smoke.skops", model, {"purpose": "smoke"})
             reloaded, _ = artifacts.load_model(saved)
     else:
         reloaded, _ = artifacts.load_model(model_file)

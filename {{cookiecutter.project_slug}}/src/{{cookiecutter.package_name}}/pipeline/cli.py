@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..params import ParamsError
+from . import history
 from .phases import PhaseError
 from .records import PhaseRecord, RunRecord
 
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_selection(run)
     run.add_argument("--force", action="store_true", help="run selected phases even if up to date")
+    history.add_commands(commands)
     return parser
 
 
@@ -152,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = paths.project_root()
     raise_on_sigterm()
     try:
+        if args.command in history.COMMANDS:
+            return history.dispatch(args, argv, root)
         return _run(args, argv, root)
     except (ParamsError, PhaseError) as exc:
         print(f"crisp: error: {exc}", file=sys.stderr)

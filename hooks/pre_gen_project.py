@@ -18,6 +18,7 @@ MAX_PYTHON_MINOR = 14
 SUPPORTED_PYTHONS = ", ".join(f"3.{n}" for n in range(MIN_PYTHON_MINOR, MAX_PYTHON_MINOR + 1))
 PROBLEM_TYPES = ("classification", "regression")
 LICENSES = ("MIT", "BSD-3-Clause", "Apache-2.0", "none")
+ENVIRONMENT_MANAGERS = ("uv", "pip")
 
 # Import names of the generated project's dependencies and tools, and of the packages they pull
 # into every kernel: a helper package with one of these names would shadow it (or be shadowed).
@@ -45,6 +46,7 @@ DEPENDENCY_MODULES = frozenset(
         "nbconvert",
         "nbdime",
         "nbformat",
+        "nbstripout",
         "notebook",
         "numpy",
         "packaging",
@@ -53,6 +55,8 @@ DEPENDENCY_MODULES = frozenset(
         "pil",
         "pip",
         "pkg_resources",
+        "pre_commit",
+        "pre_commit_hooks",
         "pyarrow",
         "pygments",
         "pytest",
@@ -161,6 +165,11 @@ def check_license(value: str) -> None:
     check_choice("open_source_license", value, LICENSES)
 
 
+def check_environment_manager(value: str) -> None:
+    """A choice answer, checked for the same reason as problem_type."""
+    check_choice("environment_manager", value, ENVIRONMENT_MANAGERS)
+
+
 def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
     """The answer to `key` must be one of `choices`."""
     if value not in choices:
@@ -176,6 +185,7 @@ def problems(answers: dict[str, str]) -> list[str]:
         (check_python_version, answers["python_version"]),
         (check_problem_type, answers["problem_type"]),
         (check_license, answers["open_source_license"]),
+        (check_environment_manager, answers["environment_manager"]),
     )
     found = []
     for check, value in checks:
@@ -197,6 +207,7 @@ def main() -> int:
         "python_version": json.loads(r'{{ cookiecutter.python_version | tojson }}'),
         "problem_type": json.loads(r'{{ cookiecutter.problem_type | tojson }}'),
         "open_source_license": json.loads(r'{{ cookiecutter.open_source_license | tojson }}'),
+        "environment_manager": json.loads(r'{{ cookiecutter.environment_manager | tojson }}'),
     }
     # fmt: on
     found = problems({key: str(value) for key, value in answers.items()})

@@ -14,6 +14,10 @@ from pathlib import Path
 # (question, answer) -> project-relative files that answer makes unnecessary.
 UNNEEDED_FILES: dict[tuple[str, str], tuple[str, ...]] = {
     ("open_source_license", "none"): ("LICENSE",),
+    ("experiment_tracking", "none"): (
+        "src/{{ cookiecutter.package_name }}/tracking.py",
+        "tests/test_tracking.py",
+    ),
 }
 # Jinja's opening delimiters, spelled in two pieces so that rendering this hook leaves them alone.
 OPEN = "{"
@@ -70,6 +74,7 @@ def main() -> int:
     answers = {
         "open_source_license": json.loads(r'{{ cookiecutter.open_source_license | tojson }}'),
         "problem_type": json.loads(r'{{ cookiecutter.problem_type | tojson }}'),
+        "experiment_tracking": json.loads(r'{{ cookiecutter.experiment_tracking | tojson }}'),
     }
     copy_without_render = json.loads(r'{{ cookiecutter.get("_copy_without_render", []) | tojson }}')
     # fmt: on

@@ -172,7 +172,17 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
         index = write_index(record.to_dict(), run_dir)
         point_latest(root / "reports", run_id)
         progress.run_finished(record, index)
+        _track(record, root)
     return record
+
+
+def _track(record: RunRecord, root: Path) -> None:
+    """Log the finished run to MLflow when the project was generated with experiment tracking."""
+    try:
+        from .. import tracking
+    except ImportError:  # experiment_tracking = none: the module does not exist
+        return
+    tracking.log_run_safely(record.to_dict(), root)
 
 
 def _run_phases(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..params import ParamsError
-from . import history
+from . import history, model_commands
 from .phases import PhaseError
 from .records import PhaseRecord, RunRecord
 
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_selection(run)
     run.add_argument("--force", action="store_true", help="run selected phases even if up to date")
+    model_commands.add_commands(commands)
     history.add_commands(commands)
     return parser
 
@@ -154,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = paths.project_root()
     raise_on_sigterm()
     try:
+        if args.command in model_commands.COMMANDS:
+            return model_commands.dispatch(args, argv, root)
         if args.command in history.COMMANDS:
             return history.dispatch(args, argv, root)
         return _run(args, argv, root)

@@ -1,0 +1,189 @@
+"""Predictions on new data: check it against the training schema, predict, say what was odd.
+
+How bad input is handled (the same for `crisp predict` and `POST /predict`):
+- no rows, a missing feature column, text or infinite values in a numeric column: nothing is
+  predicted; `PredictionInputError` names the column(s) and the fix.
+- a category not seen in training: the row is predicted and a warning names the values. The
+  model's one-hot encoder ignores unseen categories (all its indicator columns are 0), so the row is
+  scored as if that feature held none of the known categories; check such rows before trusting them.
+- missing values: imputed like in training (median / most frequent); a feature without any value
+  is reported.
+- columns that are not features (the target, extra columns): ignored and reported; key columns
+  (identifiers such as customer_id) are copied next to the predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import artifacts, registry
+from .data import check_problem_type
+from .schema import _key, _listing, _python
+
+PREDICTION = "prediction"
+PROBA_PREFIX = "proba_"
+MAX_EXAMPLES = 3  # bad values quoted in a message
+
+
+class PredictionInputError(ValueError):
+    """Input data that cannot be predicted on (the message names the columns and the fix)."""
+
+
+def _rows(mask: pd.Series) -> str:
+    """`3 rows, first at data row 7` (data rows counted from 1, the header not counted)."""
+    positions = np.flatnonzero(mask.to_numpy())
+    count = len(positions)
+    return f"{count} row{'s' if count != 1 else ''}, first at data row {positions[0] + 1}"
+
+
+def _examples(values: pd.Series) -> str:
+    return ", ".join(repr(_python(v)) for v in values.unique()[:MAX_EXAMPLES])
+
+
+def _numeric(name: str, series: pd.Series) -> tuple[pd.Series, str | None]:
+    """(float column, error or None): text that is no number and infinities are errors."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("float64"), None
+    values = pd.to_numeric(series, errors="coerce").astype("float64")
+    text = series.notna() & values.isna()
+    if text.any():
+        return values, (
+            f"column '{name}' must be numeric but holds text ({_rows(text)}): "
+            f"{_examples(series[text])}; fix those values or leave them empty"
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        return values, (
+            f"column '{name}' holds infinite values ({_rows(infinite)}); "
+            "replace them with numbers or leave them empty"
+        )
+    return values, None
+
+
+def _categorical(series: pd.Series, categories: Sequence[Any]) -> tuple[pd.Series, pd.Series]:
+    """(object column with the training categories, mask of rows with an unseen category).
+
+    1, 1.0 and "1" match the same training category (as in schema.validate_frame); missing
+    values become NaN, which the model's imputer recognises (None it would not).
+    """
+    lookup = {_key(c): c for c in categories}
+    present = series.notna()
+    keys = series[present].map(_key)
+    known = keys.isin(lookup.keys())
+    values = pd.Series(np.nan, index=series.index, dtype=object)
+    values[present] = keys.where(~known, keys.map(lookup)).astype(object)
+    unseen = pd.Series(False, index=series.index)
+    unseen[present] = ~known
+    return values, unseen
+
+
+def validate_input(
+    df: pd.DataFrame, schema: dict[str, Any], key_columns: Sequence[str] = ()
+) -> tuple[pd.DataFrame, list[str]]:
+    """(features in schema order and training types, warnings) for `df`.
+
+    Raises PredictionInputError for input that cannot be predicted on (see the module docstring).
+    Warnings: unseen categories, features without any value, ignored columns (`key_columns` and
+    the model's features are not reported).
+    """
+    features: dict[str, dict[str, Any]] = schema["features"]
+    if len(df) == 0:
+        raise PredictionInputError("the input has no rows: nothing to predict; check the file")
+    duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if duplicated:
+        raise PredictionInputError(
+            f"duplicated column names: {_listing(duplicated)}; rename them so each is unique"
+        )
+    missing = [name for name in features if name not in df.columns]
+    if missing:
+        raise PredictionInputError(
+            f"missing feature column{'s' if len(missing) > 1 else ''}: {_listing(missing)}; "
+            "add the column(s) under the training name (values may be empty: they are imputed)"
+        )
+    errors: list[str] = []
+    warnings: list[str] = []
+    empty: list[str] = []
+    columns: dict[str, pd.Series] = {}
+    for name, info in features.items():
+        series = df[name].reset_index(drop=True)
+        if isinstance(series.dtype, pd.CategoricalDtype):  # e.g. from Parquet: plain values
+            series = series.astype(object)
+        if info["kind"] == "numeric":
+            columns[name], error = _numeric(name, series)
+            if error:
+                errors.append(error)
+        else:
+            columns[name], unseen = _categorical(series, info.get("categories", []))
+            if unseen.any():
+                values = sorted({_key(v) for v in series[unseen]})
+                warnings.append(
+                    f"column '{name}' has categories not seen in training ({_rows(unseen)}): "
+                    f"{_listing(values)}; predicted as none of the known categories"
+                )
+        if series.isna().all():
+            empty.append(name)
+    if errors:
+        raise PredictionInputError("; ".join(errors))
+    if empty:
+        warnings.append(f"no values in {_listing(empty)}: imputed from the training data")
+    ignored = [
+        f"{c} (the target)" if c == schema.get("target") else str(c)
+        for c in df.columns
+        if c not in features and c not in set(key_columns)
+    ]
+    if ignored:
+        warnings.append(f"ignored columns (not model features): {_listing(ignored)}")
+    return pd.DataFrame(columns), warnings
+
+
+def predict_frame(
+    model: Any,
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    problem_type: str,
+    key_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Predictions for `df`, one row per input row, in input order.
+
+    Columns: the `key_columns` found in `df`, `prediction`, and for classifiers one `proba_<class>`
+    column per class. The warnings of `validate_input` (plus missing key columns) are in
+    `result.attrs["warnings"]`.
+    """
+    check_problem_type(problem_type)
+    X, warnings = validate_input(df, schema, key_columns)
+    keys = [c for c in key_columns if c in df.columns and c != PREDICTION]
+    absent = [c for c in key_columns if c not in df.columns]
+    if absent:
+        warnings.append(
+            f"key column{'s' if len(absent) > 1 else ''} {_listing(absent)} not in the input: "
+            "predictions are in input row order"
+        )
+    result = df[keys].reset_index(drop=True)
+    result[PREDICTION] = model.predict(X)
+    if problem_type == "classification" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X))
+        for position, label in enumerate(model.classes_):
+            result[f"{PROBA_PREFIX}{_python(label)}"] = proba[:, position]
+    result.attrs["warnings"] = warnings
+    return result
+
+
+def production_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(model, registry metadata, training schema) of the production version.
+
+    Raises registry.RegistryError when no model was promoted yet, and
+    artifacts.UntrustedModelError when the model file holds types outside the trusted list.
+    """
+    loaded = registry.load_production()
+    if loaded is None:
+        raise registry.RegistryError(
+            "there is no production model yet: run the pipeline (`crisp run`); "
+            "phase 05 promotes a model that passes evaluation"
+        )
+    model, metadata = loaded
+    version_dir = registry.registry_dir() / metadata["version"]
+    return model, metadata, artifacts.load_json(version_dir / registry.SCHEMA_FILE)

@@ -1,0 +1,349 @@
+"""Predictions on new data: input checks, output columns, `crisp predict` on good and bad files."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from trained_project import KEY_COLUMNS, PROBLEM_TYPE, TARGET, trained
+
+from {{ cookiecutter.package_name }} import data, modelling, prediction, preparation, registry, schema
+from {{ cookiecutter.package_name }}.pipeline import cli
+
+PROBLEMS = ("classification", "regression")
+
+
+@cache
+def _fitted(problem_type: str) -> tuple[object, dict]:
+    """A small model of the project's kind on demo data, and its training schema."""
+    frame = data.make_demo_data(problem_type, 300, seed=0)
+    key = data.DEMO_ID_COLUMNS[problem_type]
+    target = data.DEMO_TARGETS[problem_type]
+    train_schema = schema.infer_schema(frame, target, problem_type, drop_columns=[key])
+    X, y = preparation.xy(frame.drop(columns=[key]), target)
+    estimator = LogisticRegression() if problem_type == "classification" else Ridge()
+    model = modelling.make_pipeline(preparation.build_preprocessor(train_schema), estimator)
+    return model.fit(X, y), train_schema
+
+
+def _new(problem_type: str, rows: int = 12) -> pd.DataFrame:
+    return data.make_demo_data(problem_type, max(rows, 10), seed=5).head(rows)
+
+
+def _categorical(train_schema: dict) -> str:
+    return next(n for n, i in train_schema["features"].items() if i["kind"] == "categorical")
+
+
+def _numeric(train_schema: dict) -> str:
+    return next(n for n, i in train_schema["features"].items() if i["kind"] == "numeric")
+
+
+# ---------------------------------------------------------------- predict_frame
+
+
+@pytest.mark.parametrize("problem_type", PROBLEMS)
+def test_predictions_sit_next_to_the_key_columns(problem_type: str) -> None:
+    model, train_schema = _fitted(problem_type)
+    frame = _new(problem_type)
+    key = data.DEMO_ID_COLUMNS[problem_type]
+
+    result = prediction.predict_frame(model, frame, train_schema, problem_type, [key])
+
+    assert result[key].tolist() == frame[key].tolist()
+    X = frame[list(train_schema["features"])]
+    np.testing.assert_array_equal(result["prediction"], model.predict(X))
+    if problem_type == "classification":
+        assert list(result.columns) == [key, "prediction", "proba_0", "proba_1"]
+        np.testing.assert_allclose(result[["proba_0", "proba_1"]], model.predict_proba(X))
+    else:
+        assert list(result.columns) == [key, "prediction"]
+    target = data.DEMO_TARGETS[problem_type]
+    ignored = f"ignored columns (not model features): {target} (the target)"
+    assert result.attrs["warnings"] == [ignored]
+
+
+def test_input_is_coerced_to_the_training_types() -> None:
+    model, train_schema = _fitted("classification")
+    frame = _new("classification")
+    as_text = frame.astype({"tenure_months": "str", "age": "str"})  # e.g. read from text
+    as_text.loc[2, "age"] = np.nan
+    as_text["contract"] = as_text["contract"].astype("category")  # e.g. read from Parquet
+
+    clean, warnings = prediction.validate_input(as_text, train_schema, ["customer_id"])
+
+    assert list(clean.columns) == list(train_schema["features"])
+    assert clean["tenure_months"].dtype == "float64"
+    assert clean["tenure_months"].tolist() == frame["tenure_months"].astype(float).tolist()
+    assert np.isnan(clean.loc[2, "age"])
+    assert clean["contract"].tolist() == frame["contract"].tolist()
+    frame.loc[2, "age"] = np.nan
+    np.testing.assert_allclose(model.predict_proba(clean), model.predict_proba(frame))
+    assert warnings == ["ignored columns (not model features): churned (the target)"]
+
+
+def test_unseen_category_is_predicted_with_a_warning() -> None:
+    model, train_schema = _fitted("classification")
+    column = _categorical(train_schema)
+    frame = _new("classification").drop(columns=["churned"])
+    frame[column] = frame[column].astype(object)
+    other = frame.copy()
+    frame.loc[[1, 4], column] = "never-seen"
+    other.loc[[1, 4], column] = "also-new"
+
+    result = prediction.predict_frame(model, frame, train_schema, "classification")
+
+    assert result.attrs["warnings"] == [
+        f"column '{column}' has categories not seen in training (2 rows, first at data row 2): "
+        "never-seen; predicted as none of the known categories",
+        "ignored columns (not model features): customer_id",
+    ]
+    # The encoder ignores any unseen value: every unseen category gives the same prediction.
+    again = prediction.predict_frame(model, other, train_schema, "classification")
+    pd.testing.assert_frame_equal(result, again)
+
+
+def test_a_feature_without_values_is_imputed_and_reported() -> None:
+    model, train_schema = _fitted("regression")
+    frame = _new("regression")
+    column = _numeric(train_schema)
+    frame[column] = np.nan
+
+    result = prediction.predict_frame(model, frame, train_schema, "regression", ["listing_id"])
+
+    assert result["prediction"].notna().all()
+    assert f"no values in {column}: imputed from the training data" in result.attrs["warnings"]
+
+
+def test_missing_key_column_is_reported_not_an_error() -> None:
+    model, train_schema = _fitted("classification")
+    frame = _new("classification").drop(columns=["customer_id", "churned"])
+
+    result = prediction.predict_frame(model, frame, train_schema, "classification", ["customer_id"])
+
+    assert "customer_id" not in result.columns and len(result) == len(frame)
+    assert result.attrs["warnings"] == [
+        "key column customer_id not in the input: predictions are in input row order"
+    ]
+
+
+def test_missing_feature_columns_are_named() -> None:
+    model, train_schema = _fitted("classification")
+    numeric, categorical = _numeric(train_schema), _categorical(train_schema)
+    frame = _new("classification").drop(columns=[numeric, categorical])
+
+    with pytest.raises(prediction.PredictionInputError) as error:
+        prediction.predict_frame(model, frame, train_schema, "classification")
+
+    assert str(error.value) == (
+        f"missing feature columns: {numeric}, {categorical}; add the column(s) under the "
+        "training name (values may be empty: they are imputed)"
+    )
+
+
+def test_text_in_a_numeric_column_is_an_error_naming_column_rows_and_values() -> None:
+    model, train_schema = _fitted("classification")
+    frame = _new("classification").astype({"age": object})
+    frame.loc[3, "age"] = "forty"
+    frame.loc[7, "age"] = "n.a."
+
+    with pytest.raises(prediction.PredictionInputError) as error:
+        prediction.predict_frame(model, frame, train_schema, "classification")
+
+    assert str(error.value) == (
+        "column 'age' must be numeric but holds text (2 rows, first at data row 4): "
+        "'forty', 'n.a.'; fix those values or leave them empty"
+    )
+
+
+def test_infinite_values_are_an_error() -> None:
+    model, train_schema = _fitted("regression")
+    column = _numeric(train_schema)
+    frame = _new("regression")
+    frame.loc[0, column] = np.inf
+
+    with pytest.raises(prediction.PredictionInputError, match=f"'{column}' holds infinite"):
+        prediction.predict_frame(model, frame, train_schema, "regression")
+
+
+def test_empty_input_and_duplicated_columns_are_errors() -> None:
+    model, train_schema = _fitted("classification")
+    frame = _new("classification")
+    with pytest.raises(prediction.PredictionInputError, match="the input has no rows"):
+        prediction.predict_frame(model, frame.head(0), train_schema, "classification")
+    doubled = pd.concat([frame, frame[["age"]]], axis=1)
+    with pytest.raises(prediction.PredictionInputError, match="duplicated column names: age"):
+        prediction.validate_input(doubled, train_schema)
+
+
+# ---------------------------------------------------------------- crisp predict
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained(tmp_path_factory)
+
+
+@pytest.fixture
+def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CRISP_PROJECT_ROOT", str(project))
+    return project
+
+
+def _predict(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.main(["predict", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _production_predictions(frame: pd.DataFrame) -> pd.Series:
+    model, _ = registry.load_production()
+    return pd.Series(model.predict(frame.drop(columns=[*KEY_COLUMNS, TARGET])), name="prediction")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_predict_writes_the_same_format_next_to_the_input(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    frame = data.make_demo_data(PROBLEM_TYPE, 40, seed=21)
+    source = tmp_path / f"new{suffix}"
+    frame.to_csv(source, index=False) if suffix == ".csv" else frame.to_parquet(source)
+
+    code, out, err = _predict(capsys, str(source))
+
+    assert code == 0, err
+    output = tmp_path / f"new.predictions{suffix}"
+    assert f"40 predictions by {registry.production()['model_name']} v0001" in out
+    assert str(output.name) in out
+    ignored = f"ignored columns (not model features): {TARGET} (the target)"
+    assert err == f"crisp predict: warning: {ignored}\n"
+    result = pd.read_csv(output) if suffix == ".csv" else pd.read_parquet(output)
+    assert list(result.columns[: len(KEY_COLUMNS) + 1]) == [*KEY_COLUMNS, "prediction"]
+    assert result[KEY_COLUMNS[0]].tolist() == frame[KEY_COLUMNS[0]].tolist()
+    expected = _production_predictions(frame)
+    if PROBLEM_TYPE == "classification":
+        np.testing.assert_array_equal(result["prediction"], expected)
+        probabilities = result.filter(like="proba_")
+        assert probabilities.shape[1] == 2
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    else:
+        np.testing.assert_allclose(result["prediction"], expected, rtol=1e-9)
+
+
+def test_predict_output_option_and_extra_columns(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = data.make_demo_data(PROBLEM_TYPE, 15, seed=22).drop(columns=[TARGET])
+    frame["note"] = "from the CRM"
+    source = tmp_path / "batch.csv"
+    frame.to_csv(source, index=False)
+    target = tmp_path / "out" / "scored.parquet"
+
+    code, _, err = _predict(capsys, str(source), "-o", str(target))
+
+    assert code == 0
+    assert "ignored columns (not model features): note" in err
+    assert len(pd.read_parquet(target)) == 15
+
+
+def _bad_file(tmp_path: Path, change) -> Path:
+    frame = data.make_demo_data(PROBLEM_TYPE, 20, seed=23)
+    frame = change(frame)
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _feature_of_kind(kind: str) -> str:
+    """A feature of the production model's training schema."""
+    _, _, train_schema = prediction.production_model()
+    return next(n for n, i in train_schema["features"].items() if i["kind"] == kind)
+
+
+def test_predict_refuses_a_file_without_a_feature(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    column = _feature_of_kind("numeric")
+    source = _bad_file(tmp_path, lambda f: f.drop(columns=[column]))
+
+    code, out, err = _predict(capsys, str(source))
+
+    assert code == 2 and out == ""
+    assert err.startswith(f"crisp predict: error: missing feature column: {column}; add")
+    assert "Traceback" not in err
+    assert not (tmp_path / "bad.predictions.csv").exists()
+
+
+def test_predict_refuses_text_in_a_numeric_column(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    column = _feature_of_kind("numeric")
+
+    def spoil(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[column] = frame[column].astype(object)
+        frame.loc[5, column] = "unknown"
+        return frame
+
+    code, _, err = _predict(capsys, str(_bad_file(tmp_path, spoil)))
+
+    assert code == 2
+    assert f"column '{column}' must be numeric but holds text (1 row, first at data row 6)" in err
+    assert "'unknown'" in err
+
+
+def test_predict_warns_about_an_unseen_category(
+    in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    column = _feature_of_kind("categorical")
+
+    def spoil(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[column] = frame[column].astype(object)
+        frame.loc[0, column] = "brand-new"
+        return frame
+
+    code, _, err = _predict(capsys, str(_bad_file(tmp_path, spoil)))
+
+    assert code == 0
+    assert f"warning: column '{column}' has categories not seen in training" in err
+    assert len(pd.read_csv(tmp_path / "bad.predictions.csv")) == 20
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (None, "missing.csv", "input file {path} does not exist; check the path"),
+        ("a,b\n", "empty.csv", "has no data rows"),
+        ("a,b\n1,2\n", "data.txt", "is not a CSV or Parquet file"),
+    ],
+)
+def test_predict_file_errors(
+    in_project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    name: str,
+    message: str,
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+
+    code, _, err = _predict(capsys, str(path))
+
+    assert code == 2
+    assert message.format(path=path) in err and "Traceback" not in err
+
+
+def test_predict_without_a_production_model(
+    tmp_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "new.csv"
+    data.make_demo_data(PROBLEM_TYPE, 10, seed=1).to_csv(source, index=False)
+
+    code, _, err = _predict(capsys, str(source))
+
+    assert code == 2
+    assert "there is no production model yet: run the pipeline (`crisp run`)" in err

@@ -1,0 +1,128 @@
+"""A trained copy of this project for the model-loop tests: the real pipeline, run once.
+
+test_prediction, test_api and test_model_loop share it (a plain module, not a fixture file, so the
+run happens once per test session). Tests that change models or the registry work on a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+import yaml
+
+import {{ cookiecutter.package_name }}
+
+PACKAGE = {{ cookiecutter.package_name }}.__name__
+PACKAGE_SRC = Path({{ cookiecutter.package_name }}.__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[1]
+COPIED = ("params.yaml", "pyproject.toml", "notebooks", "src")
+PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))
+PROBLEM_TYPE: str = PARAMS["shared"]["problem_type"]
+TARGET: str = PARAMS["shared"]["target"]
+KEY_COLUMNS: list[str] = list(PARAMS["data_preparation"]["drop_columns"])
+# Small and quick, but the real notebooks: one candidate model, few folds and search steps.
+SMALL_RUN = [
+    "--set=data_understanding.demo_rows=800",
+    "--set=modelling.cv_folds=3",
+    "--set=modelling.cv_repeats=1",
+    "--set=modelling.search_iterations=2",
+    f"--set=modelling.candidates=[{PARAMS['modelling']['candidates'][0]}]",
+]
+
+_trained: Path | None = None
+
+
+def env(root: Path) -> dict[str, str]:
+    """Environment of a `crisp` subprocess on `root`; the package importable from any cwd."""
+    variables = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
+    paths = [str(PACKAGE_SRC), *filter(None, variables.get("PYTHONPATH", "").split(os.pathsep))]
+    variables["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
+    variables["CRISP_PROJECT_ROOT"] = str(root)
+    return variables
+
+
+def crisp_command(*args: str) -> list[str]:
+    """The `crisp` command line run by this interpreter."""
+    return [sys.executable, "-m", f"{PACKAGE}.pipeline", *args]
+
+
+def crisp(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run `crisp ARGS` on the project at `root`; returns the finished process."""
+    return subprocess.run(
+        crisp_command(*args),
+        cwd=root,
+        env=env(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass
+class Started:
+    """A `crisp` process running in the background (output goes to temporary files)."""
+
+    process: subprocess.Popen[str]
+    stdout: IO[str]
+    stderr: IO[str]
+
+
+def start(root: Path, *args: str) -> Started:
+    """Start `crisp ARGS` on `root` in the background; finish it with `wait`."""
+    # Files, not pipes: a full pipe would block the process while nobody reads it.
+    stdout = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by wait()
+    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by wait()
+    process = subprocess.Popen(
+        crisp_command(*args), cwd=root, env=env(root), stdout=stdout, stderr=stderr, text=True
+    )
+    return Started(process, stdout, stderr)
+
+
+def wait(started: Started, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Wait for a process from `start`: its exit code and output (killed after `timeout`)."""
+    try:
+        started.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        started.process.kill()
+        started.process.wait()
+    outputs = []
+    for stream in (started.stdout, started.stderr):
+        stream.seek(0)
+        outputs.append(stream.read())
+        stream.close()
+    return subprocess.CompletedProcess(started.process.args, started.process.returncode, *outputs)
+
+
+def trained(factory: pytest.TempPathFactory) -> Path:
+    """Root of a project copy on which the pipeline ran up to deployment (v0001 promoted)."""
+    global _trained
+    if _trained is None:
+        root = factory.mktemp("trained") / "project"
+        root.mkdir()
+        for name in COPIED:
+            source = PROJECT / name
+            if source.is_dir():
+                ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+                shutil.copytree(source, root / name, ignore=ignore)
+            else:
+                shutil.copy2(source, root / name)
+        result = crisp(root, "run", *SMALL_RUN, "--to", "05_deployment")
+        assert result.returncode == 0, result.stdout + result.stderr
+        _trained = root
+    return _trained
+
+
+def copy_of_trained(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A private copy of the trained project, for tests that change its models."""
+    root = factory.mktemp(name) / "project"
+    shutil.copytree(trained(factory), root, symlinks=True)
+    return root

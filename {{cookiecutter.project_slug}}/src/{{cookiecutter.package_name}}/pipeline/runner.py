@@ -171,8 +171,8 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
 
         index = write_index(record.to_dict(), run_dir)
         point_latest(root / "reports", run_id)
+        _track(record, root)  # before the last line, which names the run's report
         progress.run_finished(record, index)
-        _track(record, root)
     return record
 
 

@@ -20,6 +20,8 @@ from trained_project import KEY_COLUMNS, PROBLEM_TYPE, TARGET, crisp_command, en
 
 from {{ cookiecutter.package_name }} import artifacts, data, prediction
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
+
 MAX_BATCH = 5
 MAX_BODY_BYTES = 20_000
 STARTUP_SECONDS = 120

@@ -26,8 +26,9 @@ from typing import Any
 
 import nbformat
 import pytest
+import websocket  # websocket-client, a dependency of jupyter_server
 
-websocket = pytest.importorskip("websocket")  # websocket-client, installed with jupyter_server
+pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
 
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"

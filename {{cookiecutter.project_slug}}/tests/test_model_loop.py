@@ -27,6 +27,8 @@ from {{ cookiecutter.package_name }} import (
 )
 from {{ cookiecutter.package_name }}.pipeline import cli
 
+pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
+
 
 class HomemadeScaler(StandardScaler):
     """A type skops does not know: a model file holding it must not be loaded."""

@@ -204,6 +204,7 @@ def _production_predictions(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(model.predict(frame.drop(columns=[*KEY_COLUMNS, TARGET])), name="prediction")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_predict_writes_the_same_format_next_to_the_input(
     in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
@@ -233,6 +234,7 @@ def test_predict_writes_the_same_format_next_to_the_input(
         np.testing.assert_allclose(result["prediction"], expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_predict_output_option_and_extra_columns(
     in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,6 +265,7 @@ def _feature_of_kind(kind: str) -> str:
     return next(n for n, i in train_schema["features"].items() if i["kind"] == kind)
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_file_without_a_feature(
     in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,6 +280,7 @@ def test_predict_refuses_a_file_without_a_feature(
     assert not (tmp_path / "bad.predictions.csv").exists()
 
 
+@pytest.mark.slow
 def test_predict_refuses_text_in_a_numeric_column(
     in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -294,6 +298,7 @@ def test_predict_refuses_text_in_a_numeric_column(
     assert "'unknown'" in err
 
 
+@pytest.mark.slow
 def test_predict_warns_about_an_unseen_category(
     in_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -319,6 +324,7 @@ def test_predict_warns_about_an_unseen_category(
         ("a,b\n1,2\n", "data.txt", "is not a CSV or Parquet file"),
     ],
 )
+@pytest.mark.slow
 def test_predict_file_errors(
     in_project: Path,
     tmp_path: Path,
@@ -337,6 +343,7 @@ def test_predict_file_errors(
     assert message.format(path=path) in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_predict_without_a_production_model(
     tmp_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import (
+    CHOICES,
     COPY_WITHOUT_RENDER,
     LICENSES,
     PROBLEM_TYPES,
@@ -26,12 +27,18 @@ from conftest import (
     run,
 )
 
-COMBINATIONS = list(itertools.product(PROBLEM_TYPES, LICENSES))
+# Every option that changes the files or their contents, in every combination.
+OPTIONS = ("problem_type", "open_source_license", "experiment_tracking", "environment_manager")
+COMBINATIONS = list(itertools.product(*(CHOICES[option] for option in OPTIONS)))
+# (problem_type, license, baked project, all answers)
+Combination = tuple[str, str, Path, dict[str, str]]
 
 # Every file of a generated project with the default names, whatever the options: docs/design.md's
 # layout as the template has it. Options that add or remove files are handled in expected_files().
 COMMON_FILES = {
+    ".github/workflows/ci.yml",
     ".gitignore",
+    ".pre-commit-config.yaml",
     "Makefile",
     "README.md",
     "artifacts/.gitkeep",
@@ -66,6 +73,7 @@ COMMON_FILES = {
     "src/customer_churn/pipeline/cli.py",
     "src/customer_churn/pipeline/execute.py",
     "src/customer_churn/pipeline/forkserver.py",
+    "src/customer_churn/pipeline/history.py",
     "src/customer_churn/pipeline/kernels.py",
     "src/customer_churn/pipeline/model_commands.py",
     "src/customer_churn/pipeline/phases.py",
@@ -87,7 +95,9 @@ COMMON_FILES = {
     "tests/test_api.py",
     "tests/test_data.py",
     "tests/test_evaluation.py",
+    "tests/test_history.py",
     "tests/test_metrics_modelling.py",
+    "tests/test_jupyter_server.py",
     "tests/test_model_loop.py",
     "tests/test_monitoring.py",
     "tests/test_notebooks.py",
@@ -104,6 +114,11 @@ COMMON_FILES = {
 }
 # Open-source licenses get a LICENSE file; "none" gets none (the post-gen hook removes it).
 LICENSE_FILES = {"none": set()} | {name: {"LICENSE"} for name in LICENSES if name != "none"}
+# MLflow tracking adds its module and its test; "none" has neither (the post-gen hook removes them).
+TRACKING_FILES = {
+    "none": set(),
+    "mlflow": {"src/customer_churn/tracking.py", "tests/test_tracking.py"},
+}
 # What each license's text must contain besides the copyright line.
 LICENSE_MARKERS = {
     "MIT": ("MIT License", "Permission is hereby granted, free of charge"),
@@ -121,10 +136,16 @@ APACHE_CANONICAL_MD5 = "3b83ef96387f14655fc854ddc3c6bd57"
 APACHE_PLACEHOLDER = "   Copyright [yyyy] [name of copyright owner]"
 
 
-def expected_files(problem_type: str, license_name: str) -> set[str]:
-    """The exact file set of a project baked with these options and default names."""
-    del problem_type  # the problem type changes file contents (params.yaml), not the file set
-    return COMMON_FILES | LICENSE_FILES[license_name]
+def expected_files(answers: dict[str, str]) -> set[str]:
+    """The exact file set of a project baked with these options and default names.
+
+    The problem type and the environment manager change file contents, not the file set.
+    """
+    return (
+        COMMON_FILES
+        | LICENSE_FILES[answers["open_source_license"]]
+        | TRACKING_FILES[answers["experiment_tracking"]]
+    )
 
 
 def rendered(relative: str) -> bool:
@@ -148,24 +169,24 @@ def this_year() -> int:
 
 
 @pytest.fixture(params=COMBINATIONS, ids=lambda combo: "-".join(combo))
-def combination(request: pytest.FixtureRequest, bake: Bake) -> tuple[str, str, Path]:
+def combination(request: pytest.FixtureRequest, bake: Bake) -> Combination:
     """(problem_type, license, baked project) for each combination of the options."""
-    problem_type, license_name = request.param
-    project = bake(problem_type=problem_type, open_source_license=license_name)
-    return problem_type, license_name, project
+    answers = dict(zip(OPTIONS, request.param, strict=True))
+    project = bake(**answers)
+    return answers["problem_type"], answers["open_source_license"], project, answers
 
 
-def test_file_set_is_exact(combination: tuple[str, str, Path]) -> None:
-    problem_type, license_name, project = combination
-    expected = expected_files(problem_type, license_name)
+def test_file_set_is_exact(combination: Combination) -> None:
+    _, _, project, answers = combination
+    expected = expected_files(answers)
     actual = project_files(project)
     assert actual == expected, (
         f"unexpected files: {sorted(actual - expected)}; missing files: {sorted(expected - actual)}"
     )
 
 
-def test_no_template_syntax_left(combination: tuple[str, str, Path]) -> None:
-    _, _, project = combination
+def test_no_template_syntax_left(combination: Combination) -> None:
+    _, _, project, _ = combination
     leftovers = []
     for relative, text in text_files(project).items():
         markers = ["cookiecutter."] + (["{{", "{%", "{#"] if rendered(relative) else [])
@@ -173,8 +194,8 @@ def test_no_template_syntax_left(combination: tuple[str, str, Path]) -> None:
     assert not leftovers
 
 
-def test_notebooks_are_valid_and_output_free(combination: tuple[str, str, Path]) -> None:
-    _, _, project = combination
+def test_notebooks_are_valid_and_output_free(combination: Combination) -> None:
+    _, _, project, _ = combination
     notebooks = sorted(project.glob("**/*.ipynb"))
     assert notebooks
     for path in notebooks:
@@ -186,22 +207,22 @@ def test_notebooks_are_valid_and_output_free(combination: tuple[str, str, Path])
                 assert cell.execution_count is None, f"{path.name} is stored with counts"
 
 
-def test_python_files_compile(combination: tuple[str, str, Path]) -> None:
-    _, _, project = combination
+def test_python_files_compile(combination: Combination) -> None:
+    _, _, project, _ = combination
     sources = sorted(project.glob("**/*.py"))
     assert sources
     for path in sources:
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
 
 
-def test_params_yaml_has_the_problem_type(combination: tuple[str, str, Path]) -> None:
-    problem_type, _, project = combination
+def test_params_yaml_has_the_problem_type(combination: Combination) -> None:
+    problem_type, _, project, _ = combination
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["shared"]["problem_type"] == problem_type
 
 
-def test_license_matches_the_answer(combination: tuple[str, str, Path]) -> None:
-    _, license_name, project = combination
+def test_license_matches_the_answer(combination: Combination) -> None:
+    _, license_name, project, _ = combination
     metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     if license_name == "none":
         assert not (project / "LICENSE").exists()

@@ -181,7 +181,11 @@ def test_declared_parameters_reads_the_parameters_cell(tmp_path: Path) -> None:
     )
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell("# Title"), cell]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "03_modelling.ipynb"
     nbformat.write(nb, str(path))
     declared = declared_parameters(path)

@@ -81,6 +81,16 @@ def record(checks, metrics):
 
 
 def finish(text, suffix):
+    from . import fmt  # imported when called: still code the phase depends on
+
+    return fmt.join(text, suffix)
+''',
+    "fmt.py": '''\
+"""Imported lazily by late.py."""
+import decimal  # not imported ahead of time: this module is only imported on call
+
+
+def join(text, suffix):
     return text + suffix
 ''',
 }
@@ -140,14 +150,16 @@ def write_notebook(path: Path, parameters: str, cells: list[str]) -> None:
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params]
     nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, str(path))
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A three-phase project; CRISP_PROJECT_ROOT points at it and its kernels can import helpers."""
-    root = tmp_path / "project"
+def build_project(root: Path) -> Path:
+    """Write the three-phase test project into `root`."""
     (root / "notebooks").mkdir(parents=True)
     (root / "src" / "helpers").mkdir(parents=True)
     (root / "data" / "raw").mkdir(parents=True)
@@ -157,10 +169,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "data" / "raw" / "input.txt").write_text("abc ", encoding="utf-8")
     for name, (parameters, cells) in NOTEBOOKS.items():
         write_notebook(root / "notebooks" / f"{name}.ipynb", parameters, cells)
+    return root
+
+
+def use_project(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the runner at `root` and let its kernels import the helpers and this package."""
     monkeypatch.setenv("CRISP_PROJECT_ROOT", str(root))
     pythonpath = [str(root / "src"), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in pythonpath if p))
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh three-phase project, never run."""
+    return use_project(build_project(tmp_path / "project"), monkeypatch)
 
 
 def crisp(*args: str) -> int:
@@ -223,11 +246,15 @@ def test_select_unknown_phase_lists_phases(project: Path) -> None:
 
 
 def test_sources_follow_helper_imports(project: Path) -> None:
-    modules, files = sources.dependencies(project / "notebooks" / "02_late.ipynb", project / "src")
-    assert {"helpers", "helpers.late", "helpers.store"} <= set(files)
-    assert "hashlib" in modules, "imports inside helper modules are warmed up too"
-    _, files = sources.dependencies(project / "notebooks" / "00_source.ipynb", project / "src")
-    assert "helpers.late" not in files
+    late = sources.dependencies(project / "notebooks" / "02_late.ipynb", project / "src")
+    helpers = project / "src" / "helpers"
+    names = ("__init__.py", "store.py", "late.py", "fmt.py")
+    assert set(late.files) == {helpers / name for name in names}
+    assert {"helpers.late", "helpers.store", "hashlib"} <= set(late.modules)
+    # fmt is imported inside a function: it counts as code, but is not imported ahead of time.
+    assert "helpers.fmt" not in late.modules and "decimal" not in late.modules
+    source = sources.dependencies(project / "notebooks" / "00_source.ipynb", project / "src")
+    assert helpers / "late.py" not in source.files
 
 
 # ------------------------------------------------------------------ crisp run
@@ -262,6 +289,14 @@ def test_run_executes_all_phases_and_reports(project: Path, capsys) -> None:
     assert 'href="01_middle.html"' in index and "too long" in index
     assert "data/interim/a.txt" in index, "lineage is shown"
     assert out.strip().endswith("index.html")
+
+
+def test_spawned_kernels_work_the_same(project: Path, capsys) -> None:
+    """--kernel-start spawn: a new kernel process per phase, warmed up with its imports."""
+    assert crisp("run", "--kernel-start", "spawn") == 0
+    assert "[3/3] 02_late ... ok" in capsys.readouterr().out
+    assert (project / "out" / "c.txt").read_text() == "abc hello" * 2 + "!"
+    assert wait_until_gone(project) == []
 
 
 def test_injected_strings_arrive_verbatim_and_are_not_executed(project: Path) -> None:
@@ -367,9 +402,11 @@ def test_interrupted_run_leaves_no_kernels_and_keeps_a_record(project: Path) -> 
     assert (project / record["phases"][1]["report"]).is_file(), "the partial report is kept"
 
 
-def test_sigterm_also_kills_kernels(project: Path) -> None:
-    """Also checks `python -m <package>.pipeline` works like `crisp`."""
+def test_sigterm_also_kills_kernels(project: Path, capsys) -> None:
+    """Also checks `python -m <package>.pipeline` works like `crisp`, and one run at a time."""
     proc = start_sleeping_run(project, "--only", "middle")
+    assert crisp("run", "--only", "source") == 2
+    assert "another `crisp run` is using this project" in capsys.readouterr().err
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0, (out, err)
@@ -386,3 +423,149 @@ def test_copy_of_project_runs_elsewhere(project: Path, tmp_path: Path, monkeypat
     record = latest_record(moved)
     assert not Path(record["phases"][0]["report"]).is_absolute()
     assert (moved / record["phases"][0]["report"]).is_file()
+
+
+# ------------------------------------------------------------------ incremental runs
+
+
+@pytest.fixture(scope="module")
+def ran_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project after one successful run (built once; tests work on copies)."""
+    root = build_project(tmp_path_factory.mktemp("ran") / "project")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_project(root, monkeypatch)
+        assert crisp("run") == 0
+    return root
+
+
+@pytest.fixture
+def done(ran_once: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project that has run once, ready to change and run again."""
+    root = tmp_path / "project"
+    shutil.copytree(ran_once, root, symlinks=True)
+    return use_project(root, monkeypatch)
+
+
+def statuses(capsys, *args: str) -> dict[str, str]:
+    """`crisp status` as {phase: "up to date" | "outdated: why"}."""
+    capsys.readouterr()
+    assert crisp("status", *args) == 0
+    result = {}
+    for line in capsys.readouterr().out.splitlines():
+        name, rest = line.split(maxsplit=1)
+        state, _, why = rest.partition("  ")
+        result[name] = state if state == "up to date" else f"{state}: {why.strip()}"
+    return result
+
+
+def ran(root: Path) -> list[str]:
+    """Phases that executed in the latest run."""
+    return [p["name"] for p in latest_record(root)["phases"] if p["status"] == "succeeded"]
+
+
+def test_unchanged_project_is_up_to_date_and_skipped(done: Path, capsys) -> None:
+    before = latest_record(done)["run_id"]
+    assert set(statuses(capsys).values()) == {"up to date"}
+    assert crisp("run") == 0
+    out = capsys.readouterr().out
+    assert "[2/3] 01_middle ... up to date" in out and "all phases up to date" in out
+    record = latest_record(done)
+    assert [p["status"] for p in record["phases"]] == ["up to date"] * 3
+    # Skipped phases link the reports and lineage of the run that produced them.
+    assert record["phases"][0]["run_id"] == before
+    assert record["phases"][0]["report"] == f"reports/{before}/00_source.html"
+    assert record["phases"][1]["writes"], "lineage of skipped phases is kept"
+    run_dir = done / "reports" / record["run_id"]
+    assert not list(run_dir.glob("*.ipynb")), "nothing was executed"
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert f'href="../{before}/00_source.html"' in index
+
+
+def _edit_notebook(root: Path) -> None:
+    path = root / "notebooks" / "02_late.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("extra = 1"))
+    nbformat.write(nb, str(path))
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+CHANGES = {
+    "notebook": (_edit_notebook, [], "02_late", "notebook changed"),
+    "parameter": (lambda root: None, ["--set", "late.suffix=END"], "02_late", "parameter suffix"),
+    "helper code": (
+        lambda root: _append(root / "src" / "helpers" / "fmt.py", "\n# edited\n"),
+        [],
+        "02_late",
+        "helper code changed: src/helpers/fmt.py",
+    ),
+    "input data": (
+        lambda root: _append(root / "data" / "raw" / "input.txt", "more "),
+        [],
+        "00_source",
+        "input changed: data/raw/input.txt",
+    ),
+    "deleted output": (
+        lambda root: (root / "data" / "interim" / "b.txt").unlink(),
+        [],
+        "01_middle",
+        "output missing: data/interim/b.txt",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHANGES))
+def test_a_change_reruns_its_phase_and_everything_after(done: Path, capsys, kind: str) -> None:
+    change, args, first, reason = CHANGES[kind]
+    change(done)
+    assert crisp("status", *args) == 0
+    report = capsys.readouterr().out
+    expected_first = next(line for line in report.splitlines() if line.startswith(first))
+    assert "outdated" in expected_first and reason in expected_first
+    for line in report.splitlines():
+        if line < first:
+            assert "up to date" in line, report
+        elif line > first + "~":
+            assert f"upstream {first} runs again" in line, report
+    assert crisp("run", *args) == 0
+    names = ["00_source", "01_middle", "02_late"]
+    assert ran(done) == names[names.index(first) :]
+    assert set(statuses(capsys, *args).values()) == {"up to date"}, "the rerun made it current"
+
+
+def test_a_later_phase_picks_up_what_an_earlier_one_wrote(done: Path) -> None:
+    _append(done / "data" / "raw" / "input.txt", "x")
+    assert crisp("run") == 0
+    assert (done / "out" / "c.txt").read_text() == "abc x" + "hello" + "abc xhello" + "!"
+
+
+def test_phase_run_alone_makes_later_phases_outdated(done: Path, capsys) -> None:
+    assert crisp("run", "--only", "source", "--force") == 0
+    assert ran(done) == ["00_source"]
+    status = statuses(capsys)
+    assert status["00_source"] == "up to date"
+    assert status["01_middle"].startswith("outdated: upstream 00_source ran after it")
+    assert crisp("run", "--to", "middle") == 0
+    assert ran(done) == ["01_middle"]
+    assert crisp("run", "--force", "--from", "middle") == 0
+    assert ran(done) == ["01_middle", "02_late"]
+
+
+def test_run_resumes_at_the_failed_phase(done: Path, capsys, monkeypatch) -> None:
+    _append(done / "data" / "raw" / "input.txt", "y")
+    path = done / "notebooks" / "01_middle.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    fail = "import os\nif os.environ.get('MIDDLE_FAILS'):\n    raise RuntimeError('middle fails')"
+    nb.cells.insert(3, nbformat.v4.new_code_cell(fail))
+    nbformat.write(nb, str(path))
+    monkeypatch.setenv("MIDDLE_FAILS", "1")  # outside everything the runner fingerprints
+    assert crisp("run") == 1
+    statuses_now = [p["status"] for p in latest_record(done)["phases"]]
+    assert statuses_now == ["succeeded", "failed", "not run"]
+    assert "its last run failed" in statuses(capsys)["01_middle"]
+    monkeypatch.delenv("MIDDLE_FAILS")
+    assert crisp("run") == 0
+    assert "[1/3] 00_source ... up to date" in capsys.readouterr().out
+    assert ran(done) == ["01_middle", "02_late"]

@@ -1,4 +1,4 @@
-"""The `crisp` command: `crisp run` executes the phase notebooks in order."""
+"""The `crisp` command: `crisp run` runs the outdated phases, `crisp status` says which and why."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import TextIO
 
 from ..params import ParamsError
 from . import history, model_commands
+from .kernels import DEFAULT_MODE, MODES
 from .phases import PhaseError
 from .records import PhaseRecord, RunRecord
+from .runner import RunBusyError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -46,7 +48,30 @@ def _parser() -> argparse.ArgumentParser:
         help="fail a cell that runs longer than this (default: 3600)",
     )
     _add_selection(run)
-    run.add_argument("--force", action="store_true", help="run selected phases even if up to date")
+    run.add_argument(
+        "--force", action="store_true", help="run the selected phases even when up to date"
+    )
+    run.add_argument(
+        "--kernel-start",
+        choices=MODES,
+        default=DEFAULT_MODE,
+        help="how phase kernels start: forked from a server that has imported the libraries "
+        "once (fast; default on Linux) or spawned fresh (default: %(default)s)",
+    )
+    status = commands.add_parser(
+        "status",
+        help="list each phase as up to date or outdated, and why",
+        description="Compare each phase's notebook, parameters, helper code, input and output "
+        "files with its last successful run; nothing is executed.",
+    )
+    status.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="as for `crisp run`: show what such a run would execute",
+    )
     model_commands.add_commands(commands)
     history.add_commands(commands)
     return parser
@@ -118,6 +143,8 @@ class ConsoleProgress:
             self._print(f"{failed.name} failed{cell}: {error.get('ename')}: {message}")
             if failed.report:
                 self._print(f"  report: {self._path(failed.report)}")
+        if all(p.status == "up to date" for p in record.phases):
+            self._print("all phases up to date (crisp run --force runs them again)")
         not_run = [p.name for p in record.phases if p.status == "not run"]
         if not_run:
             self._print(f"not run: {', '.join(not_run)}")
@@ -133,6 +160,7 @@ def _run(args: argparse.Namespace, argv: list[str], root: Path) -> int:
         stop=args.stop,
         only=args.only,
         force=args.force,
+        kernel_start=args.kernel_start,
         command=["crisp", *argv],
     )
     if args.timeout is not None:
@@ -145,6 +173,16 @@ def _run(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     return 0 if record.status == "succeeded" else EXIT_FAILED
 
 
+def _status(args: argparse.Namespace, root: Path) -> int:
+    from .runner import RunOptions, status
+
+    lines = status(RunOptions(overrides=args.overrides), root)
+    width = max(len(name) for name, _, _ in lines)
+    for name, state, why in lines:
+        print(f"{name:<{width}}  {state:<10}  {why}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `crisp` and `python -m <package>.pipeline`; returns the exit code."""
     from .. import paths
@@ -155,12 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = paths.project_root()
     raise_on_sigterm()
     try:
+        if args.command == "status":
+            return _status(args, root)
         if args.command in model_commands.COMMANDS:
             return model_commands.dispatch(args, argv, root)
         if args.command in history.COMMANDS:
             return history.dispatch(args, argv, root)
         return _run(args, argv, root)
-    except (ParamsError, PhaseError) as exc:
+    except (ParamsError, PhaseError, RunBusyError) as exc:
         print(f"crisp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -1,30 +1,40 @@
-"""Kernels started ahead of time, so a phase does not wait for kernel start-up and imports.
+"""Kernels ready before their phase starts, so a phase does not wait for start-up and imports.
 
-While one phase runs, the pool starts the next phase's kernel in a background thread and imports
-into it the modules that phase will import (pandas, scikit-learn, matplotlib, the helper modules:
-see `sources.dependencies`). The imports go into `sys.modules` only (run in a
-throw-away namespace, silently), so each phase still starts with an empty user namespace.
-Kernels are killed at once after their phase, on failure, on SIGINT/SIGTERM and at exit.
+While one phase runs, the pool prepares the next phase's kernel in a background thread. Two ways:
+
+- `fork` (default where os.fork exists): a fork server (zygote.py) imports the libraries and
+  helper modules every phase needs once; each phase's kernel is a fresh fork of it, so start-up
+  and imports cost milliseconds instead of seconds per phase.
+- `spawn`: a new kernel process per phase (jupyter_client), into which the modules that phase
+  will import are imported ahead of time.
+
+Either way the imports land in `sys.modules` only and every phase starts with an empty user
+namespace. Kernels are killed at once after their phase, on failure, on SIGINT/SIGTERM and at
+exit.
 """
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jupyter_client import KernelManager
 
 KERNEL_NAME = "python3"
+MODES = ("fork", "spawn")
+DEFAULT_MODE = "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
-# Runs inside the kernel via exec(..., dict()): nothing lands in the notebook's namespace.
+# Runs inside a spawned kernel via exec(..., dict()): nothing lands in the notebook's namespace.
 _WARMUP = """
 import importlib
 for name in {modules!r}:
@@ -46,22 +56,39 @@ def warmup_code(modules: Iterable[str]) -> str:
 
 
 class KernelPool:
-    """Starts kernels for upcoming phases in the background; hands them out one at a time."""
+    """Prepares kernels for upcoming phases in the background; hands them out one at a time.
+
+    In fork mode the fork server starts at once, with `server_env`, logging to `server_log`.
+    """
 
     def __init__(
         self,
         cwd: Path,
+        mode: str = DEFAULT_MODE,
+        server_env: Mapping[str, str] | None = None,
+        server_log: Path | None = None,
         kernel_name: str = KERNEL_NAME,
         startup_timeout: float = 120.0,
+        workers: int = 1,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"kernel start mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.cwd = Path(cwd)
+        self.mode = mode
         self.kernel_name = kernel_name
         self.startup_timeout = startup_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisp-kernel")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crisp-kernel")
         self._pending: dict[str, Future[KernelManager]] = {}
         self._live: set[KernelManager] = set()
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._server_env = dict(server_env or {})
+        self._server_log = server_log or self.cwd / "forkserver.log"
+        self._server: Any = None
+        self._server_started: Future[Any] | None = None
+        if mode == "fork":
+            # Started in the background: importing jupyter_client takes a moment too.
+            self._server_started = self._executor.submit(self._start_server)
         atexit.register(self.close)
 
     def prepare(
@@ -71,7 +98,11 @@ class KernelPool:
         modules: Iterable[str] = (),
         log: Path | None = None,
     ) -> None:
-        """Start (in the background) the kernel for `phase` with `env` added to the environment."""
+        """Start (in the background) the kernel for `phase` with `env` added to the environment.
+
+        `modules` are imported ahead of time: into the kernel (spawn) or into the fork server
+        before it forks the kernel (fork).
+        """
         if phase not in self._pending and not self._closing.is_set():
             self._pending[phase] = self._executor.submit(
                 self._start, dict(env), tuple(modules), log
@@ -109,6 +140,9 @@ class KernelPool:
             self._live.clear()
         for km in live:
             _kill(km)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         atexit.unregister(self.close)
 
     def __enter__(self) -> KernelPool:
@@ -117,9 +151,36 @@ class KernelPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _start_server(self) -> Any:
+        from .forkserver import ForkServer
+
+        self._server = ForkServer(self._server_env, self.cwd, self._server_log)
+        return self._server
+
     def _start(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
     ) -> KernelManager:
+        try:
+            if self.mode == "fork":
+                assert self._server_started is not None
+                server = self._server_started.result()
+                log = log or Path(os.devnull)
+                km = server.start_kernel(env, self.cwd, log, self.kernel_name, modules)
+                with self._lock:
+                    self._live.add(km)
+            else:
+                km = self._spawn(env, log)
+        except Exception as exc:
+            raise KernelStartError(
+                f"could not start the Jupyter kernel '{self.kernel_name}' ({self.mode}): {exc}; "
+                "check that ipykernel is installed in this environment"
+            ) from exc
+        self._wait_ready(km, modules if self.mode == "spawn" else ())
+        if self._closing.is_set():
+            self.release(km)
+        return km
+
+    def _spawn(self, env: dict[str, str], log: Path | None) -> KernelManager:
         from jupyter_client import KernelManager
 
         # nbclient drives the kernel through km.client(): it needs the asynchronous client
@@ -141,26 +202,22 @@ class KernelPool:
                 stdout=stderr,
                 stderr=stderr,
             )
-        except Exception as exc:
+        except Exception:
             self.release(km)
-            raise KernelStartError(
-                f"could not start the Jupyter kernel '{self.kernel_name}': {exc}; "
-                "check that ipykernel is installed in this environment"
-            ) from exc
+            raise
         finally:
             if stderr is not None:
                 stderr.close()
-        self._warm_up(km, modules)
-        if self._closing.is_set():
-            self.release(km)
         return km
 
-    def _warm_up(self, km: KernelManager, modules: tuple[str, ...]) -> None:
-        """Import `modules` in the kernel; best effort: a failure here only costs time later."""
+    def _wait_ready(self, km: KernelManager, modules: tuple[str, ...]) -> None:
+        """Wait until the kernel answers, then import `modules` in it (best effort)."""
         client = km.blocking_client()
         client.start_channels()
         try:
             client.wait_for_ready(timeout=self.startup_timeout)
+            if not modules:
+                return
             msg_id = client.execute(warmup_code(modules), silent=True, store_history=False)
             while not self._closing.is_set():
                 try:
@@ -175,6 +232,34 @@ class KernelPool:
             return
         finally:
             client.stop_channels()
+
+
+def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
+    """Names in the kernel's sys.modules (asked without touching its namespace); [] on failure.
+
+    What a finished phase had imported, including what libraries import lazily (pyarrow when
+    pandas reads Parquet, ...): the fork server imports these up front in the next run.
+    """
+    client = km.blocking_client()
+    client.start_channels()
+    try:
+        msg_id = client.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={"modules": "sorted(__import__('sys').modules)"},
+        )
+        while True:
+            reply = client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        text = reply["content"]["user_expressions"]["modules"]["data"]["text/plain"]
+        names = ast.literal_eval(text)
+        return [name for name in names if isinstance(name, str) and not name.startswith("__")]
+    except Exception:
+        return []
+    finally:
+        client.stop_channels()
 
 
 def _kill(km: KernelManager) -> None:

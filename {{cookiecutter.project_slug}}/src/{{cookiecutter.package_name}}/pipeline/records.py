@@ -144,6 +144,7 @@ class PhaseRecord:
     name: str
     status: str = "pending"  # pending | running | succeeded | failed | interrupted | up to date
     duration_s: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # kernel wait, execution, export
     parameters: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,19 @@ TEMPLATES = Path(__file__).parent / "templates"
 _exporter: Any = None
 
 
+def prepare_exporter() -> None:
+    """Build the exporter and load its templates now (while the first kernel starts).
+
+    The first export of a run otherwise pays for loading templates, filters and highlighters.
+    """
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# x"), nbformat.v4.new_code_cell("x = 1")]
+    )
+    _html_exporter().from_notebook_node(nb)
+
+
 def _html_exporter() -> Any:
     """One HTMLExporter for the whole run: building it (templates, filters) is the slow part."""
     global _exporter
@@ -35,6 +48,33 @@ def export_html(notebook: Path, nb: Any = None) -> Path:
     target = notebook.with_suffix(".html")
     atomic_write_text(target, body)
     return target
+
+
+class BackgroundExports:
+    """HTML exports on one background thread, so a report is written while the next phase runs."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisp-export")
+        self._futures: dict[Path, Any] = {}
+        self._executor.submit(prepare_exporter)
+
+    def submit(self, notebook: Path, nb: Any = None) -> Path:
+        """Queue the export of `notebook`; returns the report's path."""
+        self._futures[Path(notebook)] = self._executor.submit(export_html, notebook, nb)
+        return Path(notebook).with_suffix(".html")
+
+    def wait(self) -> dict[Path, str]:
+        """Wait for all exports; `{notebook: error}` for those that failed."""
+        failed = {}
+        for notebook, future in self._futures.items():
+            try:
+                future.result()
+            except Exception as exc:  # a report problem must not hide the phase's outcome
+                failed[notebook] = f"{type(exc).__name__}: {exc}"
+        self._executor.shutdown(wait=True)
+        return failed
 
 
 def _relative(target: str | Path | None, start: Path) -> str | None:

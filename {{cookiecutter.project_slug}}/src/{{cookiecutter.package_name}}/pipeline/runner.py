@@ -1,29 +1,42 @@
-"""One pipeline run: check parameters, run the phases in order, record and report as it goes."""
+"""One pipeline run: check parameters, decide what is outdated, run it in order, record and report.
+
+Nothing heavy (papermill, nbconvert, pandas) is imported until a phase actually has to run, so a
+run with nothing to do finishes in well under a second.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from .. import paths
-from ..params import ParamsError, apply_overrides, declared_parameters, load_params
+from ..params import apply_overrides, declared_parameters, load_params
 from ..params import phase_parameters as select_parameters
 from . import sources
-from .kernels import KernelPool, KernelStartError
+from .kernels import DEFAULT_MODE, KernelPool, KernelStartError, loaded_modules
 from .phases import Phase, PhaseError, discover, select
-from .records import PhaseRecord, RunRecord, git_state, new_run_id
+from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log
+from .state import Fingerprint, State
 
 DEFAULT_TIMEOUT = 3600.0  # seconds per cell
+LOOKAHEAD = 1  # kernels started ahead of the running phase
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+class RunBusyError(RuntimeError):
+    """Another run holds the project's lock."""
 
 
 @dataclass
 class RunOptions:
-    """What `crisp run` was asked to do."""
+    """What `crisp run` (or `crisp status`) was asked to do."""
 
     overrides: list[str] = field(default_factory=list)
     timeout: float | None = DEFAULT_TIMEOUT
@@ -31,6 +44,7 @@ class RunOptions:
     stop: str | None = None
     only: list[str] | None = None
     force: bool = False
+    kernel_start: str = DEFAULT_MODE
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -45,13 +59,23 @@ class Progress(Protocol):
 
 @dataclass
 class Plan:
-    """Checked inputs of a run: the phases, their parameters and the effective params.yaml."""
+    """Checked inputs of a run and the decision, per selected phase, whether it must run and why."""
 
     root: Path
     phases: list[Phase]
     selected: list[Phase]
     params: dict[str, dict[str, Any]]
     parameters: dict[str, dict[str, Any]]
+    fingerprints: dict[str, Fingerprint]
+    modules: dict[str, list[str]]  # imported when the notebook's imports run
+    imports: dict[str, list[str]]  # imported anywhere in the notebook and its helpers
+    reasons: dict[str, list[str]]
+    loaded: dict[str, list[str]]  # sys.modules at the end of each phase's last run
+
+    @property
+    def to_run(self) -> list[Phase]:
+        """Selected phases that run, in order."""
+        return [phase for phase in self.selected if self.reasons[phase.name]]
 
 
 def notebooks_dir(root: Path) -> Path:
@@ -59,47 +83,92 @@ def notebooks_dir(root: Path) -> Path:
     return root / "notebooks"
 
 
-def make_plan(options: RunOptions, root: Path | None = None) -> Plan:
-    """Discover phases, load and override parameters, check every phase's parameters up front.
+def _declared(phase: Phase, digest: str, cache: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters cell, cached by notebook content (papermill is slow to import)."""
+    if digest not in cache:
+        cache[digest] = declared_parameters(phase.notebook)
+    return cache[digest]
+
+
+def make_plan(options: RunOptions, root: Path, state: State) -> Plan:
+    """Discover phases, apply overrides, check every selected phase's parameters, decide what runs.
 
     Raises ParamsError / PhaseError (user errors) before anything is written.
     """
-    root = root or paths.project_root()
     phases = discover(notebooks_dir(root)) if notebooks_dir(root).is_dir() else []
     if not phases:
         raise PhaseError(f"no phase notebooks (NN_name.ipynb) in {notebooks_dir(root)}")
     selected = select(phases, options.start, options.stop, options.only)
     params = apply_overrides(load_params(root / "params.yaml"), options.overrides)
-    parameters = {
-        phase.name: select_parameters(params, phase.section, declared_parameters(phase.notebook))
-        for phase in selected
-    }
-    return Plan(root, phases, selected, params, parameters)
+    parameters: dict[str, dict[str, Any]] = {}
+    fingerprints: dict[str, Fingerprint] = {}
+    modules: dict[str, list[str]] = {}
+    imports: dict[str, list[str]] = {}
+    reasons: dict[str, list[str]] = {}
+    reruns: list[str] = []
+    whole = len(selected) == len(phases)
+    declared, imports = state.cache("declared", whole), state.cache("imports", whole)
+    for phase in selected:
+        try:
+            found = sources.dependencies(phase.notebook, root / "src", imports)
+        except (OSError, ValueError) as exc:
+            raise PhaseError(
+                f"cannot read {phase.notebook.relative_to(root)} ({exc}); "
+                "fix the notebook or restore it from version control"
+            ) from None
+        declaration = _declared(phase, found.notebook_sha256, declared)
+        parameters[phase.name] = select_parameters(params, phase.section, declaration)
+        modules[phase.name] = found.modules
+        imports[phase.name] = found.imports
+        fingerprint = state.fingerprint(found, parameters[phase.name])
+        fingerprints[phase.name] = fingerprint
+        upstream = [p.name for p in phases if p.number < phase.number]
+        if options.force:
+            why = ["forced (--force)"]
+        else:
+            why = state.reasons(phase.name, fingerprint, upstream)
+            why += [f"upstream {name} runs again" for name in reruns[:1]]
+        reasons[phase.name] = why
+        if why:
+            reruns.append(phase.name)
+    loaded = {name: entry.get("kernel_modules", []) for name, entry in state.phases.items()}
+    return Plan(
+        root, phases, selected, params, parameters, fingerprints, modules, imports, reasons, loaded
+    )
+
+
+def status(options: RunOptions, root: Path | None = None) -> list[tuple[str, str, str]]:
+    """`(phase, "up to date" | "outdated", why)` for every phase, as `crisp run` would decide."""
+    root = root or paths.project_root()
+    state = State.load(root)
+    plan = make_plan(options, root, state)
+    lines = []
+    for phase in plan.selected:
+        why = plan.reasons[phase.name]
+        if why:
+            lines.append((phase.name, "outdated", "; ".join(why)))
+        else:
+            entry = state.phases[phase.name]
+            lines.append((phase.name, "up to date", f"last run {entry.get('run_id')}"))
+    return lines
 
 
 def phase_env(phase: Phase, run_dir: Path, root: Path) -> dict[str, str]:
-    """Run context for the phase's kernel (read by runlog and paths)."""
-    return {
+    """Run context for the phase's kernel (read by runlog and paths).
+
+    Relative PYTHONPATH entries are made absolute: the kernel runs in notebooks/, not here.
+    """
+    env = {
         "CRISP_RUN_DIR": str(run_dir),
         "CRISP_PHASE": phase.name,
         "CRISP_PROJECT_ROOT": str(root),
     }
-
-
-def warmup_modules(phase: Phase, root: Path) -> list[str]:
-    """Modules the phase will import (its own and its helpers'): imported ahead of time."""
-    try:
-        return sources.dependencies(phase.notebook, root / "src")[0]
-    except (OSError, ValueError):
-        return []
-
-
-def _kernel_request(
-    phase: Phase, run_dir: Path, root: Path
-) -> tuple[str, dict[str, str], list[str], Path]:
-    """Arguments of KernelPool.prepare/take for `phase`: name, env, modules, kernel log."""
-    log = run_dir / phase.name / "kernel.log"
-    return phase.name, phase_env(phase, run_dir, root), warmup_modules(phase, root), log
+    pythonpath = os.environ.get("PYTHONPATH")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(entry) if entry else entry for entry in pythonpath.split(os.pathsep)
+        )
+    return env
 
 
 def point_latest(reports: Path, run_id: str) -> None:
@@ -121,13 +190,70 @@ def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
+def _skipped_record(phase: Phase, plan: Plan, state: State) -> PhaseRecord:
+    """A phase that is up to date: its last successful run stands in for it."""
+    entry = state.phases[phase.name]
+    return PhaseRecord(
+        name=phase.name,
+        status="up to date",
+        parameters=plan.parameters[phase.name],
+        quality=entry.get("quality"),
+        metrics=entry.get("metrics", {}),
+        reads=[{"path": p, "sha256": h} for p, h in entry.get("reads", {}).items()],
+        writes=[{"path": p, "sha256": h} for p, h in entry.get("writes", {}).items()],
+        code=entry.get("code", {}),
+        notebook=entry.get("notebook_path"),
+        report=entry.get("report"),
+        run_id=entry.get("run_id"),
+        reason=f"unchanged since run {entry.get('run_id')}",
+    )
+
+
 def run(options: RunOptions, progress: Progress, root: Path | None = None) -> RunRecord:
-    """Run the selected phases in order; stop at the first failure. Returns the run record."""
-    plan = make_plan(options, root)
-    root = plan.root
+    """Run the outdated selected phases in order; stop at the first failure. Returns the record."""
+    started = time.perf_counter()
+    root = root or paths.project_root()
+    state = State.load(root)
+    plan = make_plan(options, root, state)  # user errors come out before anything is written
+    with _one_run_at_a_time(root):
+        if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
+            state = State.load(root)
+            plan = make_plan(options, root, state)
+        return _run(options, progress, root, state, plan, started)
+
+
+@contextmanager
+def _one_run_at_a_time(root: Path) -> Iterator[None]:
+    """Hold `reports/.lock` for the run: two runs on one project would mix their artifacts."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    lock = root / "reports" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusyError(
+                "another `crisp run` is using this project; wait for it to finish or stop it"
+            ) from None
+        yield
+
+
+def _run(
+    options: RunOptions,
+    progress: Progress,
+    root: Path,
+    state: State,
+    plan: Plan,
+    started: float,
+) -> RunRecord:
     run_id = new_run_id()
     run_dir = root / "reports" / run_id
     run_dir.mkdir(parents=True)
+    to_run = plan.to_run
     record = RunRecord(
         run_id=run_id,
         run_dir=run_dir,
@@ -135,38 +261,45 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
         parameters=plan.params,
         overrides=list(options.overrides),
         phases=[
-            PhaseRecord(name=p.name, parameters=plan.parameters[p.name]) for p in plan.selected
+            PhaseRecord(
+                name=p.name,
+                parameters=plan.parameters[p.name],
+                code=plan.fingerprints[p.name].code,
+                reason="; ".join(plan.reasons[p.name]),
+            )
+            if p in to_run
+            else _skipped_record(p, plan, state)
+            for p in plan.selected
         ],
         git=git_state(root),
     )
     record.save()
     progress.run_started(record)
-    started = time.perf_counter()
-    to_run = plan.selected
-    pool = KernelPool(cwd=notebooks_dir(root))
+    total = len(plan.selected)
+    for index, phase in enumerate(plan.selected, start=1):
+        if phase not in to_run:
+            progress.phase_started(index, total, record.phase(phase.name))
+            progress.phase_finished(index, total, record.phase(phase.name))
+    pool = None
     try:
         if to_run:
-            first = to_run[0]
-            pool.prepare(*_kernel_request(first, run_dir, root))
-        _run_phases(to_run, plan, record, pool, options, progress)
+            pool = _kernel_pool(to_run, plan, run_dir, options.kernel_start)
+            pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
+            _run_phases(to_run, plan, record, state, pool, options, progress)
+        elif state.cache_changed:
+            state.save()  # keeps the caches of parameters cells and imports
     except KeyboardInterrupt:
         record.status = "interrupted"
-        for phase in record.phases:
-            if phase.status == "running":
-                phase.status = "interrupted"
+        for phase_record in record.phases:
+            if phase_record.status == "running":
+                phase_record.status = "interrupted"
+                state.record_failure(phase_record.name, run_id, None)
+        state.save()
         raise
     finally:
-        pool.close()
-        if record.status == "running":
-            failed = any(p.status == "failed" for p in record.phases)
-            record.status = "failed" if failed else "succeeded"
-        for phase in record.phases:
-            if phase.status == "pending":
-                phase.status = "not run"
-        record.finished = datetime.now().astimezone().isoformat()
-        record.duration_s = round(time.perf_counter() - started, 3)
-        record.update_fingerprint()
-        record.save()
+        if pool is not None:
+            pool.close()
+        _finish(record, started)
         from .reports import write_index
 
         index = write_index(record.to_dict(), run_dir)
@@ -185,74 +318,154 @@ def _track(record: RunRecord, root: Path) -> None:
     tracking.log_run_safely(record.to_dict(), root)
 
 
+def _finish(record: RunRecord, started: float) -> None:
+    """Final statuses, end time and duration; saved to run.json."""
+    if record.status == "running":
+        failed = any(p.status == "failed" for p in record.phases)
+        record.status = "failed" if failed else "succeeded"
+    for phase in record.phases:
+        if phase.status in ("pending", "running"):
+            phase.status = "not run"
+    record.finished = datetime.now().astimezone().isoformat()
+    record.duration_s = round(time.perf_counter() - started, 3)
+    record.update_fingerprint()
+    record.save()
+
+
+def _kernel_pool(to_run: list[Phase], plan: Plan, run_dir: Path, mode: str) -> KernelPool:
+    """Kernels for the phases of this run (in fork mode, the fork server starts now)."""
+    env = {
+        key: value
+        for key, value in phase_env(to_run[0], run_dir, plan.root).items()
+        if key not in ("CRISP_RUN_DIR", "CRISP_PHASE")
+    }
+    # As ipykernel does: inline figures unless the user chose a backend.
+    env.setdefault("MPLBACKEND", os.environ.get("MPLBACKEND", INLINE_BACKEND))
+    return KernelPool(
+        cwd=notebooks_dir(plan.root),
+        mode=mode,
+        server_env=env,
+        server_log=run_dir / "kernels.log",
+        workers=LOOKAHEAD,
+    )
+
+
+def _kernel_request(
+    phase: Phase, plan: Plan, run_dir: Path, mode: str
+) -> tuple[str, dict[str, str], list[str], Path]:
+    """Arguments of KernelPool.prepare/take for `phase`: name, env, modules, kernel log.
+
+    A spawned kernel pre-imports what the notebook's imports import. The fork server imports
+    once for all later kernels, so there it also takes function-level imports (skops when a
+    model is loaded, ...) and what the phase had imported at the end of its last run (what
+    libraries import lazily, such as pyarrow when pandas reads Parquet).
+    """
+    env = phase_env(phase, run_dir, plan.root)
+    if mode == "fork":
+        modules = sorted({*plan.imports[phase.name], *plan.loaded.get(phase.name, [])})
+    else:
+        modules = plan.modules[phase.name]
+    return phase.name, env, modules, run_dir / phase.name / "kernel.log"
+
+
 def _run_phases(
     to_run: list[Phase],
     plan: Plan,
     record: RunRecord,
+    state: State,
     pool: KernelPool,
     options: RunOptions,
     progress: Progress,
 ) -> None:
+    """Run `to_run` in order until one fails; HTML reports are written in the background."""
     # Imported here, after the first kernel started: these imports take seconds.
+    from .reports import BackgroundExports
+
+    exports = BackgroundExports()
+    try:
+        for position, phase in enumerate(to_run):
+            for upcoming in to_run[position + 1 : position + 1 + LOOKAHEAD]:
+                pool.prepare(*_kernel_request(upcoming, plan, record.run_dir, pool.mode))
+            if not _run_one(phase, plan, record, state, pool, options, progress, exports):
+                return
+    finally:
+        for notebook, error in exports.wait().items():
+            print(f"warning: HTML export of {notebook} failed: {error}", file=sys.stderr)
+            for phase_record in record.phases:
+                if phase_record.notebook == _relative(notebook, plan.root):
+                    phase_record.report = None
+
+
+def _run_one(
+    phase: Phase,
+    plan: Plan,
+    record: RunRecord,
+    state: State,
+    pool: KernelPool,
+    options: RunOptions,
+    progress: Progress,
+    exports: Any,
+) -> bool:
+    """Run one phase, record it in run.json and the state; True when it succeeded."""
     from .execute import run_phase
-    from .reports import export_html
 
     root, run_dir = plan.root, record.run_dir
-    total = len(plan.selected)
-    for position, phase in enumerate(to_run):
-        phase_record = record.phase(phase.name)
-        index = plan.selected.index(phase) + 1
-        phase_record.status = "running"
-        phase_record.run_id = record.run_id
-        record.save()
-        progress.phase_started(index, total, phase_record)
-        if position + 1 < len(to_run):
-            upcoming = to_run[position + 1]
-            pool.prepare(*_kernel_request(upcoming, run_dir, root))
-        started = time.perf_counter()
-        try:
-            km = pool.take(*_kernel_request(phase, run_dir, root))
-        except KernelStartError as exc:
-            phase_record.status = "failed"
-            phase_record.error = {"cell": None, "ename": "KernelStartError", "evalue": str(exc)}
-            phase_record.duration_s = round(time.perf_counter() - started, 3)
-            progress.phase_finished(index, total, phase_record)
-            return
-        try:
-            result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout)
-        except KeyboardInterrupt:
-            notebook = run_dir / f"{phase.name}.ipynb"
-            report = _export_quietly(export_html, notebook, None)
-            if report is not None:
-                phase_record.notebook = _relative(notebook, root)
-                phase_record.report = _relative(report, root)
-            phase_record.collect(run_dir / phase.name)
-            raise
-        finally:
-            pool.release(km)
-        phase_record.notebook = _relative(result.notebook, root)
-        report = _export_quietly(export_html, result.notebook, result.nb)
-        phase_record.report = _relative(report, root) if report else None
-        phase_record.status = result.status
-        phase_record.duration_s = round(time.perf_counter() - started, 3)
-        phase_record.error = result.error
-        phase_record.collect(run_dir / phase.name)
-        record.update_fingerprint()
-        record.save()
-        progress.phase_finished(index, total, phase_record)
-        if result.status != "succeeded":
-            return
-
-
-def _export_quietly(export: Any, notebook: Path, nb: Any) -> Path | None:
-    """HTML export that never turns a finished phase into a failure."""
-    if not Path(notebook).exists():
-        return None
+    phase_record = record.phase(phase.name)
+    index, total = plan.selected.index(phase) + 1, len(plan.selected)
+    phase_record.status = "running"
+    phase_record.run_id = record.run_id
+    record.save()
+    progress.phase_started(index, total, phase_record)
+    started = time.perf_counter()
     try:
-        return export(notebook, nb)
-    except Exception as exc:  # a report problem must not hide the phase's own outcome
-        print(f"warning: HTML export of {notebook} failed: {exc}", file=sys.stderr)
-        return None
-
-
-__all__ = ["ParamsError", "PhaseError", "RunOptions", "make_plan", "run"]
+        km = pool.take(*_kernel_request(phase, plan, run_dir, pool.mode))
+    except KernelStartError as exc:
+        phase_record.status = "failed"
+        phase_record.error = {"cell": None, "ename": "KernelStartError", "evalue": str(exc)}
+        phase_record.duration_s = round(time.perf_counter() - started, 3)
+        state.record_failure(phase.name, record.run_id, phase_record.error)
+        state.save()
+        progress.phase_finished(index, total, phase_record)
+        return False
+    waited = time.perf_counter() - started
+    modules: list[str] = []
+    try:
+        result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout)
+        if result.status == "succeeded" and pool.mode == "fork":
+            modules = loaded_modules(km)
+    except KeyboardInterrupt:
+        notebook = run_dir / f"{phase.name}.ipynb"
+        if notebook.exists():
+            phase_record.notebook = _relative(notebook, root)
+            phase_record.report = _relative(exports.submit(notebook), root)
+        phase_record.collect(run_dir / phase.name)
+        raise
+    finally:
+        pool.release(km)
+    phase_record.notebook = _relative(result.notebook, root)
+    phase_record.report = _relative(exports.submit(result.notebook, result.nb), root)
+    phase_record.status = result.status
+    phase_record.duration_s = round(time.perf_counter() - started, 3)
+    phase_record.timings = {"kernel_wait_s": round(waited, 3), "execute_s": result.duration_s}
+    phase_record.error = result.error
+    phase_record.collect(run_dir / phase.name)
+    if result.status == "succeeded":
+        details = {
+            "report": phase_record.report,
+            "notebook_path": phase_record.notebook,
+            "quality": phase_record.quality,
+            "metrics": phase_record.metrics,
+            "duration_s": phase_record.duration_s,
+            "kernel_modules": modules,
+        }
+        io_log = read_io_log(run_dir / phase.name / "io.jsonl")
+        state.record_success(
+            phase.name, record.run_id, plan.fingerprints[phase.name], io_log, details
+        )
+    else:
+        state.record_failure(phase.name, record.run_id, result.error)
+    state.save()
+    record.update_fingerprint()
+    record.save()
+    progress.phase_finished(index, total, phase_record)
+    return result.status == "succeeded"

@@ -1,0 +1,293 @@
+"""Benchmark the generated project's pipeline runner against plain Python and plain papermill.
+
+Bakes the template into a temporary directory and measures, side by side (median of --repeat runs,
+each on a fresh copy of the baked project so every run does the same work):
+
+1. plain     the notebooks' code as one plain Python process (code cells concatenated, parameters
+             injected, %-magics stripped, each notebook in a fresh namespace): the floor
+2. papermill papermill with a cold kernel per notebook: the reference
+3. runner    `crisp run --force` (cold: no earlier run)
+4. no-op     `crisp run` with nothing changed
+5. helper    `crisp run` after editing a helper module used only by the last phase
+
+It prints wall times, the ratios 3/1, 3/2, 4/3 and 5/3, and each scenario's peak memory (largest
+resident set of any process it started, from resource.getrusage of the children).
+
+    python bench/bench_pipeline.py [--repeat 3] [--problem-type classification] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+HELPER_USED_LATE = "monitoring.py"  # imported by 06_monitoring only
+
+PLAIN = r"""
+import json, os, sys
+from pathlib import Path
+
+os.environ["MPLBACKEND"] = "Agg"
+root = Path(sys.argv[1])
+phases = json.loads(Path(sys.argv[2]).read_text())
+run_dir = root / "reports" / "plain"
+for name, code in phases:
+    os.environ["CRISP_RUN_DIR"] = str(run_dir)
+    os.environ["CRISP_PHASE"] = name
+    os.chdir(root / "notebooks")
+    exec(compile(code, f"{name}.py", "exec"), {"__name__": "__main__"})
+    import matplotlib.pyplot as plt
+    plt.close("all")
+"""
+
+PAPERMILL = r"""
+import json, os, sys
+from pathlib import Path
+import papermill
+
+root = Path(sys.argv[1])
+phases = json.loads(Path(sys.argv[2]).read_text())
+run_dir = root / "reports" / "papermill"
+run_dir.mkdir(parents=True, exist_ok=True)
+for name, parameters in phases:
+    os.environ["CRISP_RUN_DIR"] = str(run_dir)
+    os.environ["CRISP_PHASE"] = name
+    papermill.execute_notebook(
+        str(root / "notebooks" / f"{name}.ipynb"),
+        str(run_dir / f"{name}.ipynb"),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+    )
+"""
+
+
+def bake(workdir: Path, problem_type: str) -> Path:
+    """The template baked with default answers (and `problem_type`)."""
+    from cookiecutter.main import cookiecutter
+
+    started = time.perf_counter()
+    path = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        output_dir=str(workdir),
+        extra_context={"problem_type": problem_type},
+    )
+    print(f"baked {Path(path).name} in {time.perf_counter() - started:.2f} s")
+    return Path(path)
+
+
+def package_name(project: Path) -> str:
+    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
+
+
+def environment(project: Path) -> dict[str, str]:
+    """The project's package importable from anywhere (as an editable install would make it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(project / "src"), env.get("PYTHONPATH", "")])
+    )
+    env["CRISP_PROJECT_ROOT"] = str(project)
+    return env
+
+
+def phase_inputs(project: Path) -> tuple[list[list], list[list]]:
+    """[(phase, code)] for the plain run and [(phase, parameters)] for papermill."""
+    pkg = package_name(project)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            f"from {pkg}.pipeline.runner import RunOptions, make_plan\n"
+            f"from {pkg}.pipeline.state import State\n"
+            "from pathlib import Path\n"
+            "root = Path(sys.argv[1])\n"
+            "plan = make_plan(RunOptions(force=True), root, State(root))\n"
+            "print(json.dumps([[p.name, plan.parameters[p.name]] for p in plan.selected]))\n",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment(project),
+        check=True,
+    )
+    parameters = json.loads(result.stdout)
+    plain = []
+    for name, values in parameters:
+        nb = json.loads((project / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        cells = []
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            lines = [
+                line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
+            ]
+            cells.append("\n".join(lines))
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                cells.append("\n".join(f"{key} = {value!r}" for key, value in values.items()))
+        plain.append([name, "\n\n".join(cells)])
+    return plain, parameters
+
+
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB of the children) of `command`, run via a fresh process.
+
+    The wrapper process waits for the command, so its children's peak covers the command's
+    whole process tree (as far as processes were waited for).
+    """
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "code = subprocess.run(sys.argv[1:]).returncode\n"
+        "wall = time.perf_counter() - t\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(json.dumps([code, wall, peak]), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, *command],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    code, wall, peak_kib = json.loads(result.stderr.strip().splitlines()[-1])
+    if code != 0:
+        raise SystemExit(f"benchmark command failed ({code}): {' '.join(command)}\n{result.stderr}")
+    return wall, peak_kib / 1024
+
+
+def fresh_copy(pristine: Path, workdir: Path, label: str) -> Path:
+    target = workdir / label / pristine.name
+    if target.parent.exists():
+        shutil.rmtree(target.parent)
+    shutil.copytree(pristine, target, symlinks=True)
+    return target
+
+
+def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: list[str]) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average before: {load} (other work on the machine slows every scenario)")
+    pristine = bake(workdir, problem_type)
+    pkg = package_name(pristine)
+    crisp = [sys.executable, "-m", f"{pkg}.pipeline"]
+    plain_code, parameters = phase_inputs(pristine)
+    inputs = workdir / "inputs"
+    inputs.mkdir(exist_ok=True)
+    (inputs / "plain.json").write_text(json.dumps(plain_code))
+    (inputs / "papermill.json").write_text(json.dumps(parameters))
+    (inputs / "run_plain.py").write_text(PLAIN)
+    (inputs / "run_papermill.py").write_text(PAPERMILL)
+
+    results: dict[str, list[tuple[float, float]]] = {}
+
+    def record(
+        label: str,
+        command_for: Callable[[Path], list[str]],
+        prepare: Callable[[Path], None] | None = None,
+    ) -> None:
+        for i in range(repeat):
+            project = fresh_copy(pristine, workdir, f"{label}-{i}")
+            if prepare is not None:
+                prepare(project)
+            wall, peak = measure(command_for(project), environment(project), project)
+            results.setdefault(label, []).append((wall, peak))
+            print(
+                f"  {label:<14} run {i + 1}/{repeat}: {wall:6.2f} s  peak {peak:6.0f} MiB",
+                flush=True,
+            )
+
+    def run_once(project: Path, *args: str) -> None:
+        subprocess.run(
+            [*crisp, "run", *args],
+            env=environment(project),
+            cwd=project,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def edit_helper(project: Path) -> None:
+        run_once(project)
+        helper = project / "src" / pkg / HELPER_USED_LATE
+        helper.write_text(helper.read_text(encoding="utf-8") + "\n# edited by the benchmark\n")
+
+    record(
+        "1 plain",
+        lambda p: [
+            sys.executable,
+            str(inputs / "run_plain.py"),
+            str(p),
+            str(inputs / "plain.json"),
+        ],
+    )
+    record(
+        "2 papermill",
+        lambda p: [
+            sys.executable,
+            str(inputs / "run_papermill.py"),
+            str(p),
+            str(inputs / "papermill.json"),
+        ],
+    )
+    for mode in kernel_modes:
+        label = "3 runner" if mode == kernel_modes[0] else f"3 runner/{mode}"
+        record(label, lambda p, m=mode: [*crisp, "run", "--force", "--kernel-start", m])
+    record("4 no-op", lambda p: [*crisp, "run"], prepare=run_once)
+    record("5 helper", lambda p: [*crisp, "run"], prepare=edit_helper)
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmedians of {repeat} run(s), {problem_type}, {os.cpu_count()} CPUs, load {load}:")
+    median = {label: statistics.median(w for w, _ in runs) for label, runs in results.items()}
+    for label, runs in results.items():
+        peak = max(p for _, p in runs)
+        print(f"  {label:<14} {median[label]:7.2f} s   peak memory {peak:6.0f} MiB")
+    print("ratios:")
+    ratio = median["3 runner"] / median["1 plain"]
+    print(f"  3/1 runner / plain        {ratio:6.2f}  (target <= 1.2)")
+    print(f"  3/2 runner / papermill    {median['3 runner'] / median['2 papermill']:6.2f}")
+    print(
+        f"  4/3 no-op / runner        {median['4 no-op'] / median['3 runner']:6.3f}  "
+        f"(no-op {median['4 no-op']:.2f} s, target < 1 s)"
+    )
+    print(f"  5/3 helper edit / runner  {median['5 helper'] / median['3 runner']:6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (median)")
+    parser.add_argument(
+        "--problem-type", default="classification", choices=["classification", "regression"]
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--kernel-start",
+        action="append",
+        choices=["fork", "spawn"],
+        help="runner kernel start mode(s) to measure; repeat to compare (default: fork)",
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="crisp-bench-"))
+    try:
+        run_benchmark(args.repeat, args.problem_type, workdir, args.kernel_start or ["fork"])
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

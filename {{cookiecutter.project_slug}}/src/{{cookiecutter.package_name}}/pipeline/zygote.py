@@ -1,0 +1,132 @@
+"""The kernel fork server: imports the pipeline's libraries once, then forks one kernel per phase.
+
+Run by the runner as `python -m <package>.pipeline.zygote`. It reads one JSON command per line on
+stdin and answers one JSON line on its stdout:
+
+- `{"op": "import", "modules": [...]}`: import these modules (errors ignored) -> `{"ok": true}`
+  (the runner sends, before each fork, what that phase will import: imports are done in phase
+  order, the next phase's while the current one runs)
+- `{"op": "fork", "connection_file", "cwd", "env", "log"}`: fork a child that becomes an
+  IPython kernel (fresh namespace, run context from `env`) -> `{"pid": N}`
+
+Nothing here runs user code before a fork, so every kernel starts from the same clean state
+with the imports already done. When stdin closes (the runner ended) or on SIGTERM, all kernels
+are killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+# Loaded as matplotlib's backend inside a running kernel only: importing it here would
+# configure it for a process without IPython, and figures would not be shown.
+_NOT_BEFORE_FORK = (
+    "matplotlib_inline",
+    "ipykernel.pylab",
+    # These pick their flavour at import time by looking for a running IPython.
+    "tqdm.auto",
+    "tqdm.autonotebook",
+    "tqdm.notebook",
+    "ipywidgets",
+    "__main__",
+    "__mp_main__",
+)
+# What every kernel imports to start: the largest part of a kernel's start-up.
+_KERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")
+
+
+def _preload(modules: list[str] | tuple[str, ...]) -> None:
+    for name in modules:
+        if name in sys.modules or name.startswith(_NOT_BEFORE_FORK):
+            continue
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+_children: set[int] = set()
+
+
+def _reap(signum: int, frame: object) -> None:
+    """Collect exited kernels (waiting also adds their resource usage to this process's)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _children.discard(pid)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM from the runner: leave at once, even in the middle of an import."""
+    raise SystemExit(0)
+
+
+def _become_kernel(command: dict[str, Any], protocol_fd: int) -> None:
+    """In the forked child: detach, take the phase's environment, run an IPython kernel."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # kernel interrupts
+        os.setsid()
+        os.close(protocol_fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        log = os.open(command["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.environ.update(command["env"])
+        # ipykernel exits by itself when this server (its parent) goes away.
+        os.environ["JPY_PARENT_PID"] = str(os.getppid())
+        os.chdir(command["cwd"])
+        if "numpy.random" in sys.modules:
+            sys.modules["numpy.random"].seed()  # a new process would not share the RNG state
+        from ipykernel import kernelapp
+
+        sys.argv = [kernelapp.__file__, "-f", command["connection_file"]]
+        kernelapp.IPKernelApp.launch_instance(argv=sys.argv[1:])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        os._exit(code)
+
+
+def main() -> None:
+    """Serve import and fork commands until stdin closes."""
+    # The protocol gets its own descriptor; fd 1 goes to stderr so stray prints cannot corrupt it.
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    protocol = os.fdopen(protocol_fd, "w", buffering=1)
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when this server stops
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        _preload(_KERNEL)
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command["op"] == "import":
+                _preload(command["modules"])
+                protocol.write(json.dumps({"ok": True}) + "\n")
+            elif command["op"] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    _become_kernel(command, protocol_fd)
+                _children.add(pid)
+                protocol.write(json.dumps({"pid": pid}) + "\n")
+    finally:
+        for pid in list(_children):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()

@@ -66,13 +66,15 @@ class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         raise NotImplementedError("forked kernels are started by the fork server")
 
     async def cleanup(self, restart: bool = False) -> None:
-        return None
+        if await self.poll() is not None:
+            self.pid = 0  # nothing left to manage
 
 
 class ForkServer:
     """A `python -m <package>.pipeline.zygote` process that forks kernels."""
 
     def __init__(self, env: Mapping[str, str], cwd: Path, log: Path) -> None:
+        self._log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as stderr:
             self._process = subprocess.Popen(
@@ -93,14 +95,17 @@ class ForkServer:
             self._process.stdin.write(json.dumps(command) + "\n")
             self._process.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:
-            raise ForkServerError(f"the kernel fork server stopped: {exc}") from exc
+            raise ForkServerError(
+                f"the kernel fork server stopped ({exc}); its log is {self._log}"
+            ) from exc
 
     def _receive(self) -> dict[str, Any]:
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line:
             raise ForkServerError(
-                f"the kernel fork server exited (code {self._process.poll()}); see its log"
+                f"the kernel fork server exited (code {self._process.poll()}); "
+                f"its log is {self._log}"
             )
         return json.loads(line)
 

@@ -171,9 +171,14 @@ class KernelPool:
             else:
                 km = self._spawn(env, log)
         except Exception as exc:
+            hint = (
+                "try `crisp run --kernel-start spawn`"
+                if self.mode == "fork"
+                else "check that ipykernel is installed in this environment"
+            )
             raise KernelStartError(
                 f"could not start the Jupyter kernel '{self.kernel_name}' ({self.mode}): {exc}; "
-                "check that ipykernel is installed in this environment"
+                + hint
             ) from exc
         self._wait_ready(km, modules if self.mode == "spawn" else ())
         if self._closing.is_set():

@@ -2,24 +2,30 @@
 environment managers, notebooks in git (nbdime, nbstripout, pre-commit, `make diff`), and the CI
 workflow.
 
-`make test` in a uv project set up from scratch is test_fresh_setup.py's job (uv is the default);
-here the uv project is set up once for the git-integration tests, and the pip one runs its tests.
+The full `make test` of a uv project set up from scratch is test_fresh_setup.py's job (uv is the
+default); here a uv project is set up once for the lock and git-integration tests, and a pip project
+is set up from scratch, imports everything and runs the fast part of its tests.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
+from test_fresh_setup import IMPORT_EVERYTHING
 from uv import find_uv_bin
 
 from conftest import (
@@ -39,14 +45,23 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
 
 
+@functools.cache
+def uv_only_dir() -> Path:
+    """A folder holding nothing but a link to the template's own uv (removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="uv-only-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    (folder / "uv").symlink_to(find_uv_bin())
+    return folder
+
+
 def tool_env(with_uv: bool) -> dict[str, str]:
-    """A clean environment; with `with_uv`, the template's own uv comes first on PATH (only uv,
-    not the rest of the test venv), as a user's installed uv would."""
+    """A clean environment; with `with_uv`, uv (and only uv) comes first on PATH, as a user's
+    installed uv would (the uv cache stays the user's, shared between tests)."""
     env = clean_env()
+    # A UV variable would override the Makefile's own lookup of uv.
+    env.pop("UV", None)
     if with_uv:
-        env["PATH"] = f"{Path(find_uv_bin()).parent}{os.pathsep}{env.get('PATH', '')}"
-        # Would hide a missing bootstrap: uv must come from PATH here.
-        env.pop("UV", None)
+        env["PATH"] = f"{uv_only_dir()}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
@@ -138,6 +153,10 @@ def test_pip_setup_from_scratch_then_make_test(
     assert not (project / "uv.lock").exists()
     assert (project / ".venv" / "bin" / "pip").is_file(), "pip's .venv should hold pip"
     assert (project / ".venv" / "bin" / "crisp").is_file()
+    package = default_answers()["package_name"]
+    imports = sh([project / ".venv" / "bin" / "python", "-c", IMPORT_EVERYTHING, package], project)
+    assert imports.returncode == 0, explain(imports)
+    assert json.loads(imports.stdout.strip().splitlines()[-1]) == {}, imports.stdout
     # The whole suite runs once, in test_fresh_setup.py; here the fast part proves the pip set-up.
     tests = sh(
         ["make", "test", "PYTEST_ARGS=-m 'not slow'"], project, with_uv=False, timeout=SETUP_TIMEOUT
@@ -171,7 +190,7 @@ def test_setup_enables_nbdime_so_git_diff_is_a_notebook_diff(project: Path) -> N
 def test_pre_commit_passes_on_the_fresh_project(project: Path) -> None:
     hooks = sh([project / ".venv" / "bin" / "pre-commit", "run", "--all-files"], project)
     assert hooks.returncode == 0, explain(hooks)
-    for hook in ("nbstripout", "ruff check", "ruff format", "YAML", "large files"):
+    for hook in ("strip outputs", "ruff check", "ruff format", "YAML", "large files"):
         assert re.search(rf"{hook}.*Passed", hooks.stdout), f"hook {hook!r} did not run:\n{hooks}"
 
 

@@ -1,10 +1,12 @@
 """Benchmark the generated project's pipeline runner against plain Python and plain papermill.
 
-Bakes the template into a temporary directory and measures, side by side (median of --repeat runs,
-each on a fresh copy of the baked project so every run does the same work):
+Bakes the template into a temporary directory and measures, side by side, the median of --repeat
+rounds (a round runs every scenario once, each on a fresh copy of the baked project, so every run
+does the same work and load from other work on the machine hits all scenarios alike):
 
 1. plain     the notebooks' code as one plain Python process (code cells concatenated, parameters
-             injected, %-magics stripped, each notebook in a fresh namespace): the floor
+             injected, %-magics stripped, each notebook in a fresh namespace; figures are drawn
+             but not rendered to PNG, there being no report): the floor
 2. papermill papermill with a cold kernel per notebook: the reference
 3. runner    `crisp run --force` (cold: no earlier run)
 4. no-op     `crisp run` with nothing changed
@@ -13,7 +15,8 @@ each on a fresh copy of the baked project so every run does the same work):
 It prints wall times, the ratios 3/1, 3/2, 4/3 and 5/3, and each scenario's peak memory (largest
 resident set of any process it started, from resource.getrusage of the children).
 
-    python bench/bench_pipeline.py [--repeat 3] [--problem-type classification] [--keep]
+    python bench/bench_pipeline.py [--repeat 3] [--problem-type regression] [--keep]
+                                   [--kernel-start fork --kernel-start spawn]
 """
 
 from __future__ import annotations
@@ -192,24 +195,6 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
     (inputs / "run_plain.py").write_text(PLAIN)
     (inputs / "run_papermill.py").write_text(PAPERMILL)
 
-    results: dict[str, list[tuple[float, float]]] = {}
-
-    def record(
-        label: str,
-        command_for: Callable[[Path], list[str]],
-        prepare: Callable[[Path], None] | None = None,
-    ) -> None:
-        for i in range(repeat):
-            project = fresh_copy(pristine, workdir, f"{label}-{i}")
-            if prepare is not None:
-                prepare(project)
-            wall, peak = measure(command_for(project), environment(project), project)
-            results.setdefault(label, []).append((wall, peak))
-            print(
-                f"  {label:<14} run {i + 1}/{repeat}: {wall:6.2f} s  peak {peak:6.0f} MiB",
-                flush=True,
-            )
-
     def run_once(project: Path, *args: str) -> None:
         subprocess.run(
             [*crisp, "run", *args],
@@ -224,29 +209,33 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
         helper = project / "src" / pkg / HELPER_USED_LATE
         helper.write_text(helper.read_text(encoding="utf-8") + "\n# edited by the benchmark\n")
 
-    record(
-        "1 plain",
-        lambda p: [
-            sys.executable,
-            str(inputs / "run_plain.py"),
-            str(p),
-            str(inputs / "plain.json"),
-        ],
-    )
-    record(
-        "2 papermill",
-        lambda p: [
-            sys.executable,
-            str(inputs / "run_papermill.py"),
-            str(p),
-            str(inputs / "papermill.json"),
-        ],
-    )
+    plain = [sys.executable, str(inputs / "run_plain.py")]
+    reference = [sys.executable, str(inputs / "run_papermill.py")]
+    scenarios: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None] | None]] = [
+        ("1 plain", lambda p: [*plain, str(p), str(inputs / "plain.json")], None),
+        ("2 papermill", lambda p: [*reference, str(p), str(inputs / "papermill.json")], None),
+    ]
     for mode in kernel_modes:
         label = "3 runner" if mode == kernel_modes[0] else f"3 runner/{mode}"
-        record(label, lambda p, m=mode: [*crisp, "run", "--force", "--kernel-start", m])
-    record("4 no-op", lambda p: [*crisp, "run"], prepare=run_once)
-    record("5 helper", lambda p: [*crisp, "run"], prepare=edit_helper)
+        scenarios.append(
+            (label, lambda p, m=mode: [*crisp, "run", "--force", "--kernel-start", m], None)
+        )
+    scenarios.append(("4 no-op", lambda p: [*crisp, "run"], run_once))
+    scenarios.append(("5 helper", lambda p: [*crisp, "run"], edit_helper))
+
+    # Rounds of every scenario, so that other load on the machine hits all of them alike.
+    results: dict[str, list[tuple[float, float]]] = {}
+    for i in range(repeat):
+        for label, command_for, prepare in scenarios:
+            project = fresh_copy(pristine, workdir, f"{label}-{i}")
+            if prepare is not None:
+                prepare(project)
+            wall, peak = measure(command_for(project), environment(project), project)
+            results.setdefault(label, []).append((wall, peak))
+            print(
+                f"  round {i + 1}/{repeat} {label:<14} {wall:7.2f} s  peak {peak:5.0f} MiB",
+                flush=True,
+            )
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmedians of {repeat} run(s), {problem_type}, {os.cpu_count()} CPUs, load {load}:")

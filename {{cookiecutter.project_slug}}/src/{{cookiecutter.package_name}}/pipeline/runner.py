@@ -107,16 +107,17 @@ def make_plan(options: RunOptions, root: Path, state: State) -> Plan:
     reasons: dict[str, list[str]] = {}
     reruns: list[str] = []
     whole = len(selected) == len(phases)
-    declared, imports = state.cache("declared", whole), state.cache("imports", whole)
+    declared_cache = state.cache("declared", whole)
+    import_cache = state.cache("imports", whole)
     for phase in selected:
         try:
-            found = sources.dependencies(phase.notebook, root / "src", imports)
+            found = sources.dependencies(phase.notebook, root / "src", import_cache)
         except (OSError, ValueError) as exc:
             raise PhaseError(
                 f"cannot read {phase.notebook.relative_to(root)} ({exc}); "
                 "fix the notebook or restore it from version control"
             ) from None
-        declaration = _declared(phase, found.notebook_sha256, declared)
+        declaration = _declared(phase, found.notebook_sha256, declared_cache)
         parameters[phase.name] = select_parameters(params, phase.section, declaration)
         modules[phase.name] = found.modules
         imports[phase.name] = found.imports

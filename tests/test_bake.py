@@ -108,6 +108,7 @@ COMMON_FILES = {
     "tests/test_preparation.py",
     "tests/test_quality.py",
     "tests/test_registry_model_card.py",
+    "tests/test_reliability.py",
     "tests/test_runner.py",
     "tests/test_schema.py",
     "tests/trained_project.py",

@@ -217,9 +217,7 @@ def test_read_table_missing_file_gives_path_and_hint(tmp_project):
     with pytest.raises(DataError) as caught:
         data.read_table("data/raw/churn.csv")
     assert expected in str(caught.value)
-    assert "put your file in data/raw/ and set data_understanding.data_path in params.yaml" in str(
-        caught.value
-    )
+    assert "put your file in data/raw/ and set shared.data_path in params.yaml" in str(caught.value)
 
 
 def test_load_dataset_writes_the_demo_data_once(tmp_project):

@@ -27,7 +27,7 @@ DEMO_SHIFTED_FEATURES: dict[str, list[str]] = {
 DEMO_TARGETS: dict[str, str] = {"classification": "churned", "regression": "price"}
 DEMO_ID_COLUMNS: dict[str, str] = {"classification": "customer_id", "regression": "listing_id"}
 
-MISSING_DATA_HINT = "put your file in data/raw/ and set data_understanding.data_path in params.yaml"
+MISSING_DATA_HINT = "put your file in data/raw/ and set shared.data_path in params.yaml"
 
 
 class DataError(ValueError):

@@ -137,6 +137,8 @@ class ConsoleProgress:
                 f" in cell In [{error['execution_count']}]" if error.get("execution_count") else ""
             )
             lines = str(error.get("evalue", "")).strip().splitlines() or [""]
+            if lines[0].endswith(":") and len(lines) > 1:  # "N QA checks failed:" names no cause
+                lines[:2] = [f"{lines[0]} {lines[1].strip()}"]
             message = lines[0] + (
                 f" (+{len(lines) - 1} lines in the report)" if len(lines) > 1 else ""
             )

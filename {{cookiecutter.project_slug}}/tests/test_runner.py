@@ -130,6 +130,7 @@ NOTEBOOKS = {
             'import json\nstore.write("data/interim/payload.json", json.dumps(payload))',
             'if payload == "fail":\n    raise ValueError("payload asked to fail")',
             'if payload == "sleep":\n    import time\n    time.sleep(60)',
+            'if payload == "die":\n    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)',
             'store.write("data/interim/b.txt", store.read("data/interim/a.txt") * count)',
         ],
     ),
@@ -336,6 +337,15 @@ def test_cell_timeout_is_a_failure(project: Path, capsys) -> None:
     assert wait_until_gone(project) == []
 
 
+def test_kernel_death_is_a_failure(project: Path, capsys) -> None:
+    assert crisp("run", "--only", "01", "--set", "middle.payload=die") == 1
+    assert "DeadKernelError" in capsys.readouterr().out
+    middle = latest_record(project)["phases"][0]
+    assert middle["error"]["ename"] == "DeadKernelError"
+    assert "kernel died" in (project / middle["report"]).read_text(encoding="utf-8")
+    assert wait_until_gone(project) == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -465,20 +475,13 @@ def ran(root: Path) -> list[str]:
 
 def test_unchanged_project_is_up_to_date_and_skipped(done: Path, capsys) -> None:
     before = latest_record(done)["run_id"]
+    runs = sorted(p.name for p in (done / "reports").iterdir())
     assert set(statuses(capsys).values()) == {"up to date"}
     assert crisp("run") == 0
     out = capsys.readouterr().out
     assert "[2/3] 01_middle ... up to date" in out and "all phases up to date" in out
-    record = latest_record(done)
-    assert [p["status"] for p in record["phases"]] == ["up to date"] * 3
-    # Skipped phases link the reports and lineage of the run that produced them.
-    assert record["phases"][0]["run_id"] == before
-    assert record["phases"][0]["report"] == f"reports/{before}/00_source.html"
-    assert record["phases"][1]["writes"], "lineage of skipped phases is kept"
-    run_dir = done / "reports" / record["run_id"]
-    assert not list(run_dir.glob("*.ipynb")), "nothing was executed"
-    index = (run_dir / "index.html").read_text(encoding="utf-8")
-    assert f'href="../{before}/00_source.html"' in index
+    assert out.strip().endswith(f"reports/{before}/index.html"), "points at the last report"
+    assert sorted(p.name for p in (done / "reports").iterdir()) == runs, "no empty run recorded"
 
 
 def _edit_notebook(root: Path) -> None:
@@ -519,6 +522,7 @@ CHANGES = {
 @pytest.mark.parametrize("kind", list(CHANGES))
 def test_a_change_reruns_its_phase_and_everything_after(done: Path, capsys, kind: str) -> None:
     change, args, first, reason = CHANGES[kind]
+    before = latest_record(done)["run_id"]
     change(done)
     assert crisp("status", *args) == 0
     report = capsys.readouterr().out
@@ -532,6 +536,13 @@ def test_a_change_reruns_its_phase_and_everything_after(done: Path, capsys, kind
     assert crisp("run", *args) == 0
     names = ["00_source", "01_middle", "02_late"]
     assert ran(done) == names[names.index(first) :]
+    record = latest_record(done)
+    index = (done / "reports" / record["run_id"] / "index.html").read_text(encoding="utf-8")
+    for skipped in record["phases"][: names.index(first)]:
+        # A skipped phase is reported with the reports and lineage of its last run.
+        assert skipped["status"] == "up to date" and skipped["run_id"] == before
+        assert skipped["report"] == f"reports/{before}/{skipped['name']}.html"
+        assert skipped["writes"] and f'href="../{before}/{skipped["name"]}.html"' in index
     assert set(statuses(capsys, *args).values()) == {"up to date"}, "the rerun made it current"
 
 

@@ -145,12 +145,15 @@ class ConsoleProgress:
             self._print(f"{failed.name} failed{cell}: {error.get('ename')}: {message}")
             if failed.report:
                 self._print(f"  report: {self._path(failed.report)}")
+        report = self._path(index_html.relative_to(self.root))
         if all(p.status == "up to date" for p in record.phases):
             self._print("all phases up to date (crisp run --force runs them again)")
+            self._print(f"last report: {report}")
+            return
         not_run = [p.name for p in record.phases if p.status == "not run"]
         if not_run:
             self._print(f"not run: {', '.join(not_run)}")
-        self._print(f"run {record.status}: {self._path(index_html.relative_to(self.root))}")
+        self._print(f"run {record.status}: {report}")
 
 
 def _run(args: argparse.Namespace, argv: list[str], root: Path) -> int:

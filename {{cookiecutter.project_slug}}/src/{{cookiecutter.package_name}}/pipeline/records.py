@@ -12,7 +12,6 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,8 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def package_versions() -> dict[str, str | None]:
     """Versions of Python and the libraries that shape results."""
+    from importlib import metadata
+
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in VERSIONED:
         try:

@@ -251,10 +251,12 @@ def _run(
     plan: Plan,
     started: float,
 ) -> RunRecord:
+    to_run = plan.to_run
+    if not to_run:
+        return _nothing_to_do(options, progress, root, state, plan)
     run_id = new_run_id()
     run_dir = root / "reports" / run_id
     run_dir.mkdir(parents=True)
-    to_run = plan.to_run
     record = RunRecord(
         run_id=run_id,
         run_dir=run_dir,
@@ -283,12 +285,9 @@ def _run(
             progress.phase_finished(index, total, record.phase(phase.name))
     pool = None
     try:
-        if to_run:
-            pool = _kernel_pool(to_run, plan, run_dir, options.kernel_start)
-            pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
-            _run_phases(to_run, plan, record, state, pool, options, progress)
-        elif state.cache_changed:
-            state.save()  # keeps the caches of parameters cells and imports
+        pool = _kernel_pool(to_run, plan, run_dir, options.kernel_start)
+        pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
+        _run_phases(to_run, plan, record, state, pool, options, progress)
     except KeyboardInterrupt:
         record.status = "interrupted"
         for phase_record in record.phases:
@@ -307,6 +306,36 @@ def _run(
         point_latest(root / "reports", run_id)
         _track(record, root)  # before the last line, which names the run's report
         progress.run_finished(record, index)
+    return record
+
+
+def _nothing_to_do(
+    options: RunOptions, progress: Progress, root: Path, state: State, plan: Plan
+) -> RunRecord:
+    """Every selected phase is up to date: say so and point at the last report; no new run.
+
+    Stays fast (no kernels, no report rendering) and keeps the run history free of empty runs.
+    """
+    if state.cache_changed:
+        state.save()  # keeps the caches of parameters cells and imports
+    phases = [_skipped_record(phase, plan, state) for phase in plan.selected]
+    last = max(str(p.run_id) for p in phases)
+    record = RunRecord(
+        run_id=last,
+        run_dir=root / "reports" / last,
+        command=options.command,
+        parameters=plan.params,
+        overrides=list(options.overrides),
+        phases=phases,
+        status="succeeded",
+        versions={},
+        platform={},
+    )
+    total = len(phases)
+    for index, phase_record in enumerate(phases, start=1):
+        progress.phase_started(index, total, phase_record)
+        progress.phase_finished(index, total, phase_record)
+    progress.run_finished(record, record.run_dir / "index.html")
     return record
 
 

@@ -72,7 +72,9 @@ def test_make_setup_then_make_test_in_a_fresh_environment(
     lab = run([project / ".venv" / "bin" / "jupyter", "lab", "--version"], cwd=project)
     assert lab.returncode == 0, explain(lab)
 
-    tests = run(["make", "test"], cwd=project, timeout=900)
+    # Everything but the reliability cases (one pipeline copy each, several minutes): they run
+    # with `make test` in a project, and would take CI past its time budget here.
+    tests = run(["make", "test", "PYTEST_ARGS=-m 'not reliability'"], cwd=project, timeout=1200)
     assert tests.returncode == 0, explain(tests)
     assert " passed" in tests.stdout
     shutil.rmtree(project / ".venv", ignore_errors=True)

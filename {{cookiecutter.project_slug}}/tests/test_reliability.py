@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from trained_project import PROJECT, SMALL_RUN, TARGET, copy_of_trained, crisp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 GUARDED = ("artifacts", "models", "data/processed")
 FAULT_PHASE = "04_evaluation"

@@ -160,29 +160,36 @@ class KernelPool:
     def _start(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
     ) -> KernelManager:
+        spawned = self.mode == "spawn"
         try:
-            if self.mode == "fork":
-                assert self._server_started is not None
-                server = self._server_started.result()
-                log = log or Path(os.devnull)
-                km = server.start_kernel(env, self.cwd, log, self.kernel_name, modules)
-                with self._lock:
-                    self._live.add(km)
-            else:
-                km = self._spawn(env, log)
+            km = self._spawn(env, log) if spawned else self._fork(env, modules, log)
         except Exception as exc:
-            hint = (
-                "try `crisp run --kernel-start spawn`"
-                if self.mode == "fork"
-                else "check that ipykernel is installed in this environment"
+            if spawned or self._closing.is_set():
+                raise KernelStartError(
+                    f"could not start the Jupyter kernel '{self.kernel_name}' ({self.mode}): "
+                    f"{exc}; check that ipykernel is installed in this environment"
+                ) from exc
+            # A fork server that fails must not fail the run: start this kernel as a new
+            # process instead (slower start-up, the same isolation) and say so.
+            print(
+                f"crisp: the fork server could not start a kernel ({exc!r}); starting it as a "
+                "new process (the fork server logs to kernels.log in the run's report folder)",
+                file=sys.stderr,
             )
-            raise KernelStartError(
-                f"could not start the Jupyter kernel '{self.kernel_name}' ({self.mode}): {exc}; "
-                + hint
-            ) from exc
-        self._wait_ready(km, modules if self.mode == "spawn" else ())
+            km, spawned = self._spawn(env, log), True
+        self._wait_ready(km, modules if spawned else ())
         if self._closing.is_set():
             self.release(km)
+        return km
+
+    def _fork(
+        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
+    ) -> KernelManager:
+        assert self._server_started is not None
+        server = self._server_started.result()
+        km = server.start_kernel(env, self.cwd, log or Path(os.devnull), self.kernel_name, modules)
+        with self._lock:
+            self._live.add(km)
         return km
 
     def _spawn(self, env: dict[str, str], log: Path | None) -> KernelManager:

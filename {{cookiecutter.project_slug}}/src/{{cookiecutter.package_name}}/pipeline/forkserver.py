@@ -1,7 +1,8 @@
 """Runner side of the kernel fork server (see zygote.py): start it, ask it for kernels.
 
 A forked kernel is handed out as an ordinary jupyter_client KernelManager whose provisioner knows
-the forked process, so papermill/nbclient drive it like any other kernel.
+the forked process, so papermill/nbclient drive it like any other kernel. Starting the server
+imports nothing heavy, so it gets going before the runner's own imports.
 """
 
 from __future__ import annotations
@@ -9,65 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jupyter_client import KernelManager
-from jupyter_client.provisioning import KernelProvisionerBase
+if TYPE_CHECKING:
+    from jupyter_client import KernelManager
 
 _PACKAGE = __package__.rpartition(".")[0]  # the helper package, e.g. customer_churn
 
 
 class ForkServerError(RuntimeError):
     """The fork server died or answered nonsense."""
-
-
-class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
-    """Tracks a kernel process forked by the server (the server reaps it)."""
-
-    pid: int = 0
-
-    @property
-    def has_process(self) -> bool:
-        return self.pid > 0
-
-    async def poll(self) -> int | None:
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return 1
-        except PermissionError:  # the pid was reused by another user's process
-            return 1
-        return None
-
-    async def wait(self) -> int | None:
-        import asyncio
-
-        while await self.poll() is None:
-            await asyncio.sleep(0.02)
-        return 0
-
-    async def send_signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-
-    async def kill(self, restart: bool = False) -> None:
-        await self.send_signal(signal.SIGKILL)
-
-    async def terminate(self, restart: bool = False) -> None:
-        await self.send_signal(signal.SIGTERM)
-
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        raise NotImplementedError("forked kernels are started by the fork server")
-
-    async def cleanup(self, restart: bool = False) -> None:
-        if await self.poll() is not None:
-            self.pid = 0  # nothing left to manage
 
 
 class ForkServer:
@@ -118,6 +75,10 @@ class ForkServer:
         modules: Iterable[str] = (),
     ) -> KernelManager:
         """A new kernel forked after the server imported `modules`, as a KernelManager."""
+        from jupyter_client import KernelManager
+
+        from .provisioner import ForkedProvisioner
+
         km = KernelManager(
             kernel_name=kernel_name,
             client_class="jupyter_client.asynchronous.AsyncKernelClient",

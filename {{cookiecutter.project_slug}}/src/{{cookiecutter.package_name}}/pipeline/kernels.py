@@ -85,10 +85,17 @@ class KernelPool:
         self._server_env = dict(server_env or {})
         self._server_log = server_log or self.cwd / "forkserver.log"
         self._server: Any = None
-        self._server_started: Future[Any] | None = None
+        self._server_error: Exception | None = None
+        # Kernels are killed on their own thread: the next phase need not wait for that.
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisp-reaper")
         if mode == "fork":
-            # Started in the background: importing jupyter_client takes a moment too.
-            self._server_started = self._executor.submit(self._start_server)
+            # Started here, before the runner's own slow imports: it only costs a process spawn.
+            from .forkserver import ForkServer
+
+            try:
+                self._server = ForkServer(self._server_env, self.cwd, self._server_log)
+            except Exception as exc:  # each kernel then falls back to a new process
+                self._server_error = exc
         atexit.register(self.close)
 
     def prepare(
@@ -120,10 +127,13 @@ class KernelPool:
         return self._pending.pop(phase).result()
 
     def release(self, km: KernelManager) -> None:
-        """Kill the kernel now: its phase is over and nothing of it is reused."""
+        """Kill the kernel now (on a background thread): its phase is over, nothing is reused."""
         with self._lock:
             self._live.discard(km)
-        _kill(km)
+        try:
+            self._reaper.submit(_kill, km)
+        except RuntimeError:  # the pool is closing: kill it here
+            _kill(km)
 
     def close(self) -> None:
         """Kill every kernel, started or starting; no kernel process outlives the run."""
@@ -140,6 +150,7 @@ class KernelPool:
             self._live.clear()
         for km in live:
             _kill(km)
+        self._reaper.shutdown(wait=True)
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -150,12 +161,6 @@ class KernelPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _start_server(self) -> Any:
-        from .forkserver import ForkServer
-
-        self._server = ForkServer(self._server_env, self.cwd, self._server_log)
-        return self._server
 
     def _start(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
@@ -185,9 +190,11 @@ class KernelPool:
     def _fork(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
     ) -> KernelManager:
-        assert self._server_started is not None
-        server = self._server_started.result()
-        km = server.start_kernel(env, self.cwd, log or Path(os.devnull), self.kernel_name, modules)
+        if self._server is None:
+            raise self._server_error or RuntimeError("no fork server")
+        km = self._server.start_kernel(
+            env, self.cwd, log or Path(os.devnull), self.kernel_name, modules
+        )
         with self._lock:
             self._live.add(km)
         return km

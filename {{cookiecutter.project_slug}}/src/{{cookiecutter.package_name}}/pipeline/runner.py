@@ -83,9 +83,20 @@ def notebooks_dir(root: Path) -> Path:
     return root / "notebooks"
 
 
+def _lighter_notebook_imports() -> None:
+    """Skip an optional import nbformat's validator pulls in, which costs seconds and is unused.
+
+    jsonschema imports `rfc3987_syntax` when installed, to check "iri" string formats, and that
+    builds a grammar at import time (1-3 s). nbformat never checks string formats, so in the
+    runner process the module is marked as absent before papermill or nbconvert is imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def _declared(phase: Phase, digest: str, cache: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameters cell, cached by notebook content (papermill is slow to import)."""
     if digest not in cache:
+        _lighter_notebook_imports()
         cache[digest] = declared_parameters(phase.notebook)
     return cache[digest]
 
@@ -409,6 +420,7 @@ def _run_phases(
 ) -> None:
     """Run `to_run` in order until one fails; HTML reports are written in the background."""
     # Imported here, after the first kernel started: these imports take seconds.
+    _lighter_notebook_imports()
     from .reports import BackgroundExports
 
     exports = BackgroundExports()

@@ -266,15 +266,16 @@ def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
             "",
             silent=True,
             store_history=False,
-            user_expressions={"modules": "sorted(__import__('sys').modules)"},
+            # One string, not a list: IPython shortens the repr of long lists ("...").
+            user_expressions={"modules": "' '.join(sorted(__import__('sys').modules))"},
         )
         while True:
             reply = client.get_shell_msg(timeout=timeout)
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         text = reply["content"]["user_expressions"]["modules"]["data"]["text/plain"]
-        names = ast.literal_eval(text)
-        return [name for name in names if isinstance(name, str) and not name.startswith("__")]
+        names = str(ast.literal_eval(text)).split()
+        return [name for name in names if not name.startswith("__")]
     except Exception:
         return []
     finally:

@@ -78,6 +78,7 @@ COMMON_FILES = {
     "src/customer_churn/pipeline/model_commands.py",
     "src/customer_churn/pipeline/phases.py",
     "src/customer_churn/pipeline/records.py",
+    "src/customer_churn/pipeline/provisioner.py",
     "src/customer_churn/pipeline/reports.py",
     "src/customer_churn/pipeline/runner.py",
     "src/customer_churn/pipeline/sources.py",

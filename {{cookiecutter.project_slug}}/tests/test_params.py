@@ -1,4 +1,4 @@
-"""params.py: loading params.yaml, --set overrides, per-phase parameters and their types."""
+"""params.py: loading params.yaml, --set overrides, per-phase parameters, their types and ranges."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import nbformat
 import pytest
 
 from {{ cookiecutter.package_name }}.params import (
+    BOUNDS,
+    ORDERED,
+    SUM_BELOW,
     ParamsError,
     apply_overrides,
+    check_range,
+    check_relations,
     declared_parameters,
     load_params,
     phase_parameters,
 )
+
+PROJECT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 PARAMS = """\
 shared:
@@ -197,3 +204,134 @@ def test_declared_parameters_reads_the_parameters_cell(tmp_path: Path) -> None:
     assert declared["names"]["inferred_type_name"] == "list[str]"
     params = {"shared": {}, "modelling": {"cv_folds": 3, "names": ["b"]}}
     assert phase_parameters(params, "modelling", declared) == {"cv_folds": 3, "names": ["b"]}
+
+
+def _declared_as(values: dict[str, object]) -> dict[str, dict[str, str]]:
+    """A parameters cell declaring each key with the type of its value."""
+    return {
+        key: {"inferred_type_name": type(value).__name__, "default": repr(value), "help": ""}
+        for key, value in values.items()
+    }
+
+
+def _phase(section: str, values: dict[str, object]) -> dict[str, object]:
+    return phase_parameters({"shared": {}, section: values}, section, _declared_as(values))
+
+
+OUT_OF_RANGE = [
+    ("modelling", "cv_folds", 1, "must be >= 2"),
+    ("modelling", "cv_repeats", 0, "must be >= 1"),
+    ("modelling", "search_iterations", -3, "must be >= 1"),
+    ("modelling", "max_cv_std", -0.01, "must be >= 0"),
+    ("modelling", "max_cv_std", float("nan"), "must be >= 0"),
+    ("data_preparation", "test_size", 0.0, "must be in (0, 0.9)"),
+    ("data_preparation", "test_size", 0.9, "must be in (0, 0.9)"),
+    ("data_preparation", "valid_size", -0.2, "must be in (0, 0.9)"),
+    ("data_understanding", "max_missing_share", -0.1, "must be in [0, 1]"),
+    ("data_understanding", "max_missing_share", 1.5, "must be in [0, 1]"),
+    ("data_understanding", "demo_rows", 9, "must be >= 10"),
+    ("data_understanding", "min_rows", 0, "must be >= 1"),
+    ("monitoring", "p_value", 0.0, "must be in (0, 1)"),
+    ("monitoring", "p_value", 1, "must be in (0, 1)"),
+    ("monitoring", "psi_warning", 0.0, "must be > 0"),
+    ("monitoring", "max_drifted_share", 1.01, "must be in [0, 1]"),
+    ("monitoring", "demo_shift", float("-inf"), "must be >= 0"),
+    ("evaluation", "noise_level", -1.0, "must be >= 0"),
+    ("evaluation", "promotion_tolerance", float("inf"), "must be >= 0"),
+    ("deployment", "keep_versions", 0, "must be >= 1"),
+    ("business_understanding", "max_latency_ms", 0.0, "must be > 0"),
+    ("business_understanding", "min_gain_over_baseline", -0.1, "must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "rule"), OUT_OF_RANGE)
+def test_value_out_of_range_names_parameter_value_range_and_fix(
+    section: str, key: str, value: object, rule: str
+) -> None:
+    with pytest.raises(ParamsError) as info:
+        _phase(section, {key: value})
+    assert str(info.value) == (
+        f"{section}.{key}={value!r} is out of range: {rule}; fix it in params.yaml or with --set"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("modelling", "cv_folds", 2),
+        ("modelling", "search_iterations", 1),
+        ("modelling", "max_cv_std", 0),
+        ("data_preparation", "test_size", 0.01),
+        ("data_preparation", "valid_size", 0.85),
+        ("data_understanding", "max_missing_share", 0.0),
+        ("data_understanding", "max_missing_share", 1.0),
+        ("data_understanding", "demo_rows", 10),
+        ("monitoring", "p_value", 0.999),
+        ("monitoring", "psi_alert", 0.001),
+        ("deployment", "keep_versions", 1),
+    ],
+)
+def test_value_on_the_edge_of_its_range_is_accepted(section: str, key: str, value: object) -> None:
+    assert _phase(section, {key: value}) == {key: value}
+
+
+@pytest.mark.parametrize(
+    ("seed", "ok"), [(-1, False), (0, True), (2**32 - 1, True), (2**32, False)]
+)
+def test_shared_random_seed_range(seed: int, ok: bool) -> None:
+    params = {"shared": {"random_seed": seed}, "modelling": {}}
+    declared = _declared_as({"random_seed": 1})
+    if ok:
+        assert phase_parameters(params, "modelling", declared) == {"random_seed": seed}
+    else:
+        with pytest.raises(
+            ParamsError, match=r"^shared\.random_seed=.* must be in \[0, 4294967295\]"
+        ):
+            phase_parameters(params, "modelling", declared)
+
+
+def test_split_shares_must_leave_rows_to_train_on() -> None:
+    assert _phase("data_preparation", {"test_size": 0.4, "valid_size": 0.4})
+    with pytest.raises(ParamsError) as info:
+        _phase("data_preparation", {"test_size": 0.5, "valid_size": 0.4})
+    assert str(info.value) == (
+        "data_preparation.test_size + data_preparation.valid_size=0.9 is out of range: "
+        "must be < 0.9; fix it in params.yaml or with --set"
+    )
+
+
+def test_psi_bands_must_be_ordered() -> None:
+    assert _phase("monitoring", {"psi_warning": 0.25, "psi_alert": 0.25})
+    with pytest.raises(ParamsError) as info:
+        _phase("monitoring", {"psi_warning": 0.3, "psi_alert": 0.25})
+    assert str(info.value) == (
+        "monitoring.psi_warning=0.3 is out of range: must be <= monitoring.psi_alert (0.25); "
+        "fix it in params.yaml or with --set"
+    )
+
+
+def test_range_applies_to_set_overrides(params_file: Path) -> None:
+    params = apply_overrides(load_params(params_file), ["modelling.cv_folds=1"])
+    with pytest.raises(ParamsError) as info:
+        phase_parameters(params, "modelling", DECLARED)
+    assert str(info.value) == (
+        "modelling.cv_folds=1 is out of range: must be >= 2; fix it in params.yaml or with --set"
+    )
+    fixed = apply_overrides(params, ["modelling.cv_folds=3"])
+    assert phase_parameters(fixed, "modelling", DECLARED)["cv_folds"] == 3
+
+
+def test_type_is_checked_before_range(params_file: Path) -> None:
+    params = apply_overrides(load_params(params_file), ["modelling.cv_folds=0.5"])
+    with pytest.raises(ParamsError, match="expected int"):
+        phase_parameters(params, "modelling", DECLARED)
+
+
+def test_bounds_name_parameters_of_params_yaml_whose_values_are_in_range() -> None:
+    params = load_params(PROJECT_PARAMS)
+    values = {f"{section}.{key}": v for section, keys in params.items() for key, v in keys.items()}
+    related = {name for pair in [*SUM_BELOW, *ORDERED] for name in pair}
+    assert set(BOUNDS) | related <= set(values)
+    for name in BOUNDS:
+        check_range(name, values[name])
+    check_relations(values)

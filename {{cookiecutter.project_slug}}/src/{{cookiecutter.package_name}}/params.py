@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import copy
 import difflib
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,84 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
     "dict": (dict,),
 }
+
+UNBOUNDED = math.inf
+
+
+def _number(value: float) -> str:
+    """2, 0.9, 4294967295 (whole numbers without exponent or `.0`)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Allowed range of a numeric parameter; `low_open`/`high_open` exclude that end."""
+
+    low: float = -UNBOUNDED
+    high: float = UNBOUNDED
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """`>= 2`, `> 0`, `in [0, 1]`, `in (0, 0.9)`."""
+        low, high = _number(self.low), _number(self.high)
+        if self.high == UNBOUNDED:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if self.low == -UNBOUNDED:
+            return f"{'<' if self.high_open else '<='} {high}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{low}, {high}{right}"
+
+
+SHARE = Bound(0.0, 1.0)  # a share or probability, both ends allowed
+SPLIT_SHARE = Bound(0.0, 0.9, low_open=True, high_open=True)  # as preparation.split requires
+NOT_NEGATIVE = Bound(0.0)
+POSITIVE = Bound(0.0, low_open=True)
+SEED = Bound(0, 2**32 - 1)  # numpy and scikit-learn random_state
+
+# Range of each numeric parameter where one is meaningful, by `section.key`, checked after the type
+# (phase_parameters). business_understanding.success_threshold has none: its metric sets the scale
+# (r2 may be negative, rmse is in target units). The package functions check the same ranges again.
+BOUNDS: dict[str, Bound] = {
+    "shared.random_seed": SEED,
+    "business_understanding.min_gain_over_baseline": NOT_NEGATIVE,
+    "business_understanding.max_latency_ms": POSITIVE,
+    "data_understanding.demo_rows": Bound(10),
+    "data_understanding.min_rows": Bound(1),
+    "data_understanding.max_missing_share": SHARE,
+    "data_preparation.test_size": SPLIT_SHARE,
+    "data_preparation.valid_size": SPLIT_SHARE,
+    "modelling.cv_folds": Bound(2),
+    "modelling.cv_repeats": Bound(1),
+    "modelling.search_iterations": Bound(1),
+    "modelling.max_cv_std": NOT_NEGATIVE,
+    "evaluation.noise_level": NOT_NEGATIVE,
+    "evaluation.promotion_tolerance": NOT_NEGATIVE,
+    "deployment.keep_versions": Bound(1),
+    "monitoring.demo_current_rows": Bound(10),
+    "monitoring.demo_shift": NOT_NEGATIVE,
+    "monitoring.psi_warning": POSITIVE,
+    "monitoring.psi_alert": POSITIVE,
+    "monitoring.p_value": Bound(0.0, 1.0, low_open=True, high_open=True),
+    "monitoring.max_drifted_share": SHARE,
+}
+# Parameters whose sum must stay below a limit (rows must remain to train on).
+SUM_BELOW: dict[tuple[str, ...], float] = {
+    ("data_preparation.test_size", "data_preparation.valid_size"): 0.9,
+}
+# (smaller, larger): the first must not exceed the second (ordered bands).
+ORDERED: tuple[tuple[str, str], ...] = (("monitoring.psi_warning", "monitoring.psi_alert"),)
+
+_FIX = "fix it in params.yaml or with --set"
 
 
 class ParamsError(ValueError):
@@ -166,6 +246,42 @@ def _check_type(name: str, value: Any, declaration: Mapping[str, Any]) -> None:
     )
 
 
+def check_range(name: str, value: Any) -> None:
+    """Raise ParamsError when `name` (`section.key`) has a bound in BOUNDS that `value` is out of.
+
+    Values that are not numbers are left to the type check.
+    """
+    bound = BOUNDS.get(name)
+    if bound is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if value not in bound:
+        raise ParamsError(f"{name}={value!r} is out of range: must be {bound.describe()}; {_FIX}")
+
+
+def check_relations(values: Mapping[str, Any]) -> None:
+    """Raise ParamsError when values given by `section.key` break SUM_BELOW or ORDERED."""
+
+    def number(name: str) -> float | None:
+        value = values.get(name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else None
+
+    for names, limit in SUM_BELOW.items():
+        parts = [part for part in map(number, names) if part is not None]
+        if len(parts) == len(names) and not sum(parts) < limit:
+            shown = " + ".join(names)
+            raise ParamsError(
+                f"{shown}={_number(sum(parts))} is out of range: must be < {_number(limit)}; {_FIX}"
+            )
+    for smaller, larger in ORDERED:
+        low, high = number(smaller), number(larger)
+        if low is not None and high is not None and low > high:
+            raise ParamsError(
+                f"{smaller}={values[smaller]!r} is out of range: must be <= {larger} "
+                f"({values[larger]!r}); {_FIX}"
+            )
+
+
 def phase_parameters(
     params: Mapping[str, Mapping[str, Any]],
     section: str,
@@ -173,8 +289,9 @@ def phase_parameters(
 ) -> dict[str, Any]:
     """Parameters for one phase: the `shared` keys it declares plus all keys of its section.
 
-    Raises ParamsError when the section has a key the notebook does not declare, or a value's type
-    does not match the notebook's annotation.
+    Raises ParamsError when the section has a key the notebook does not declare, a value's type
+    does not match the notebook's annotation, or a value is out of its range (BOUNDS, SUM_BELOW,
+    ORDERED).
     """
     chosen: dict[str, Any] = {}
     for key, value in params.get(SHARED, {}).items():
@@ -189,6 +306,10 @@ def phase_parameters(
                 f"{_hint(key, valid)}; add it to the parameters cell or remove it from params.yaml"
             )
         chosen[key] = value
-    for key, value in chosen.items():
-        _check_type(f"{SHARED if key not in own else section}.{key}", value, declared[key])
+    qualified = {f"{SHARED if key not in own else section}.{key}": key for key in chosen}
+    for name, key in qualified.items():
+        _check_type(name, chosen[key], declared[key])
+    for name, key in qualified.items():
+        check_range(name, chosen[key])
+    check_relations({name: chosen[key] for name, key in qualified.items()})
     return chosen

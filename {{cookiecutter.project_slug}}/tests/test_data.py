@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -218,6 +219,66 @@ def test_read_table_missing_file_gives_path_and_hint(tmp_project):
         data.read_table("data/raw/churn.csv")
     assert expected in str(caught.value)
     assert "put your file in data/raw/ and set shared.data_path in params.yaml" in str(caught.value)
+
+
+def test_read_table_refuses_a_file_far_larger_than_memory_before_reading(tmp_project):
+    huge = tmp_project / "huge.csv"
+    huge.touch()
+    os.truncate(huge, 2**40)  # 1 TiB, sparse: no disk used
+    try:
+        with pytest.raises(DataError) as caught:
+            data.read_table("huge.csv")
+    finally:
+        huge.unlink()
+    message = str(caught.value)
+    assert message.startswith(
+        f"data file {huge} (1.0 TiB) needs about 2.0 TiB of memory, but only "
+    )
+    assert "is available: use a sample of its rows, or convert it to Parquet" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("available", "refused"), [(1000, True), (1999, True), (2000, False), (None, False)]
+)
+def test_csv_memory_estimate_is_size_times_factor(tmp_project, monkeypatch, available, refused):
+    target = tmp_project / "small.csv"
+    target.write_bytes(b"a,b\n" + b"1,2\n" * 249)  # 1000 bytes -> 2000 in memory
+    assert data.memory_estimate(target) == 1000 * data.CSV_MEMORY_FACTOR == 2000
+    monkeypatch.setattr(data, "available_memory", lambda: available)
+    if refused:
+        with pytest.raises(DataError, match=r"\(1000 B\) needs about 2.0 KiB of memory, but only"):
+            data.read_table(target)
+    else:
+        assert len(data.read_table(target)) == 249
+
+
+def test_parquet_memory_estimate_is_its_uncompressed_size(
+    tmp_project, monkeypatch, demo_frame_classification
+):
+    import pyarrow.parquet as pq
+
+    target = tmp_project / "data.parquet"
+    demo_frame_classification.to_parquet(target, compression="zstd")
+    metadata = pq.read_metadata(target)
+    uncompressed = sum(
+        metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
+    )
+    assert uncompressed > target.stat().st_size
+    assert data.memory_estimate(target) == uncompressed
+    monkeypatch.setattr(data, "available_memory", lambda: uncompressed - 1)
+    with pytest.raises(DataError, match="data.parquet .* of memory, but only"):
+        data.read_table(target)
+    broken = tmp_project / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    assert data.memory_estimate(broken) == broken.stat().st_size
+
+
+def test_available_memory_is_reported_here():
+    available = data.available_memory()
+    assert available is None or available > 0
+    if os.path.exists("/proc/meminfo"):
+        assert available is not None and available > 2**20
 
 
 def test_load_dataset_writes_the_demo_data_once(tmp_project):

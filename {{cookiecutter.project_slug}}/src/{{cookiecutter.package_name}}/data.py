@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ DEMO_TARGETS: dict[str, str] = {"classification": "churned", "regression": "pric
 DEMO_ID_COLUMNS: dict[str, str] = {"classification": "customer_id", "regression": "listing_id"}
 
 MISSING_DATA_HINT = "put your file in data/raw/ and set shared.data_path in params.yaml"
+# Memory a CSV needs in pandas per byte of file, at least (numbers as text are about as long as
+# float64 values; the parser's buffers come on top). Parquet uses its uncompressed size instead.
+CSV_MEMORY_FACTOR = 2.0
 
 
 class DataError(ValueError):
@@ -230,8 +234,74 @@ def _csv_header(target: Path) -> list[str]:
         return next(csv.reader(handle), [])
 
 
+def _size(n_bytes: float) -> str:
+    """Bytes for people: 812 B, 3.4 MiB, 1.0 TiB."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    power = 0
+    while n_bytes >= 1024 and power < len(units) - 1:
+        n_bytes /= 1024
+        power += 1
+    return f"{n_bytes:.0f} B" if power == 0 else f"{n_bytes:.1f} {units[power]}"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, or None where the system does not say.
+
+    Linux: MemAvailable of /proc/meminfo (free memory plus reclaimable cache); elsewhere the free
+    pages from os.sysconf.
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def memory_estimate(target: Path) -> int:
+    """Rough bytes `target` needs in memory once read.
+
+    A CSV: its size times CSV_MEMORY_FACTOR. Parquet: the uncompressed size its metadata records
+    (the file size when the metadata cannot be read; reading then fails with its own error).
+    """
+    size = target.stat().st_size
+    if target.suffix.lower() == ".csv":
+        return int(size * CSV_MEMORY_FACTOR)
+    try:
+        import pyarrow.parquet as pq
+
+        metadata = pq.read_metadata(target)
+        row_groups = (metadata.row_group(i) for i in range(metadata.num_row_groups))
+        return max(size, sum(group.total_byte_size for group in row_groups))
+    except (OSError, ValueError):
+        return size
+
+
+def check_fits_in_memory(target: Path) -> None:
+    """Raise DataError, before reading, when `target` clearly cannot fit in the available memory."""
+    available = available_memory()
+    if available is None:
+        return
+    needed = memory_estimate(target)
+    if needed > available:
+        raise DataError(
+            f"data file {target} ({_size(target.stat().st_size)}) needs about {_size(needed)} of "
+            f"memory, but only {_size(available)} is available: use a sample of its rows, or "
+            "convert it to Parquet with only the columns you need"
+        )
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (UTF-8) or Parquet file, with clear errors for the usual problems."""
+    """Read a CSV (UTF-8) or Parquet file, with clear errors for the usual problems.
+
+    A file that cannot fit in the available memory is refused before reading
+    (check_fits_in_memory).
+    """
     target = paths.resolve(path)
     suffix = target.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -243,6 +313,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"data file {target} does not exist: {MISSING_DATA_HINT}")
     if target.stat().st_size == 0:
         raise DataError(f"data file {target} is empty: export the data again")
+    check_fits_in_memory(target)
     try:
         if suffix == ".csv":
             header = _csv_header(target)

@@ -11,6 +11,8 @@ import pytest
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.schema import (
     check_target,
+    entirely_missing,
+    entirely_missing_detail,
     infer_schema,
     quality_report,
     schema_columns,
@@ -128,6 +130,19 @@ def test_check_target_accepts_usable_targets(demo_frame_classification, demo_fra
     check_target(demo_frame_classification, "churned", "classification")
     check_target(demo_frame_regression, "price", "regression")
     check_target(pd.DataFrame({"y": [0.0, 1.0, np.nan]}), "y", "classification")
+
+
+def test_entirely_missing_names_columns_without_any_value(demo_frame_classification):
+    df = demo_frame_classification.assign(notes=np.nan, code=pd.Series([None] * 400, dtype="str"))
+    df.loc[0, "region"] = None
+    assert entirely_missing(df) == ["notes", "code"]
+    assert entirely_missing(demo_frame_classification) == []
+    assert entirely_missing(df.iloc[:0]) == []
+    assert entirely_missing_detail(["notes", "code"]) == (
+        "no values in 'notes', 'code': drop such a column from the data file, "
+        "or export it again with its values"
+    )
+    assert entirely_missing_detail([]) == ""
 
 
 def test_quality_report(demo_frame_classification, churn_schema):

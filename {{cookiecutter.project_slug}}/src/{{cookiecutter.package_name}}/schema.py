@@ -77,6 +77,24 @@ def check_target(df: pd.DataFrame, target: str, problem_type: str) -> None:
         )
 
 
+def entirely_missing(df: pd.DataFrame) -> list[str]:
+    """Columns without a single value, in column order (none when `df` has no rows)."""
+    if df.empty:
+        return []
+    return [str(column) for column, empty in df.isna().all().items() if empty]
+
+
+def entirely_missing_detail(columns: Sequence[str]) -> str:
+    """Detail for the QA check of entirely missing columns: which ones and the fix ("" if none)."""
+    if not columns:
+        return ""
+    names = _listing([f"'{name}'" for name in columns])
+    return (
+        f"no values in {names}: drop such a column from the data file, "
+        "or export it again with its values"
+    )
+
+
 def _feature_info(series: pd.Series) -> dict[str, Any]:
     kind = column_kind(series)
     present = series.dropna()

@@ -1,9 +1,10 @@
-"""Reliability: bad input and notebook faults through the real `crisp run`, on a trained project.
+"""Reliability: bad input, notebook faults and interrupts through the real `crisp run`.
 
 Each case runs in a private copy of a project on which the pipeline already ran once. It must exit
 non-zero with a short message naming the cause and the fix, and leave every file under artifacts/,
 models/ and data/processed/ byte-identical; fault cases also record the run as failed and leave no
-kernel behind.
+kernel behind. An interrupted run (SIGINT, SIGTERM) loses nothing either, and a re-run after it
+works without clean-up.
 """
 
 from __future__ import annotations
@@ -11,13 +12,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
-from trained_project import PROJECT, SMALL_RUN, TARGET, copy_of_trained, crisp
+from trained_project import (
+    PROJECT,
+    SMALL_RUN,
+    TARGET,
+    copy_of_trained,
+    crisp,
+    kernel_pids,
+    start,
+    wait,
+    wait_until_gone,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -40,31 +52,6 @@ def snapshot(root: Path) -> dict[str, str]:
                     path.read_bytes()
                 ).hexdigest()
     return hashes
-
-
-def kernel_pids(root: Path) -> list[int]:
-    """Live processes started for the project at `root` (their environment names it)."""
-    marker = f"CRISP_PROJECT_ROOT={root}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_until_gone(root: Path, seconds: float = 10.0) -> list[int]:
-    """Kernel processes still alive after up to `seconds`."""
-    deadline = time.monotonic() + seconds
-    while (pids := kernel_pids(root)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return pids
 
 
 # ---------------------------------------------------------------- case set-ups: (root) -> args
@@ -107,6 +94,26 @@ def _one_class() -> bytes:
     return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
 
 
+def _empty_column() -> bytes:
+    """Usable data (11 target values) but for a column `notes` without a single value."""
+    body = "".join(f"C{i},{i % 5},,{i % 3},{i % 11}\n" for i in range(600))
+    return f"customer_id,tenure,notes,charges,{TARGET}\n{body}".encode()
+
+
+def _empty_target() -> bytes:
+    body = "".join(f"C{i},{i % 5},{i % 3},\n" for i in range(600))
+    return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
+
+
+def _huge_file(root: Path) -> list[str]:
+    """A 1 TiB CSV: sparse (os.truncate), so it takes no disk space; read_table must refuse it."""
+    target = root / "data" / "raw" / "huge.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch()
+    os.truncate(target, 2**40)
+    return ["--set=shared.data_path=data/raw/huge.csv"]
+
+
 def _fault(source: str) -> Callable[[Path], list[str]]:
     """Insert a code cell right after the parameters cell of FAULT_PHASE."""
 
@@ -133,6 +140,11 @@ CASES = {
         "did you mean max_cv_std? valid:",
     ),
     "wrong_type": (_args("--set", "modelling.cv_folds=five"), 2, "expected int; fix it"),
+    "out_of_range": (
+        _args("--set", "modelling.cv_folds=1"),
+        2,
+        "modelling.cv_folds=1 is out of range: must be >= 2; fix it in params.yaml or with --set",
+    ),
     "unknown_phase_from": (_args("--from", "training"), 2, "unknown phase 'training'"),
     "unknown_phase_only": (_args("--only", "99"), 2, "unknown phase '99'"),
     "malformed_set": (_args("--set", "cv_folds=3"), 2, "SECTION.KEY=VALUE"),
@@ -158,11 +170,22 @@ CASES = {
         "expected [customer_id, tenure, charges]",
     ),
     "one_class_target": (_data_file("one_class.csv", _one_class()), 1, "has a single class (0)"),
+    "target_all_missing": (
+        _data_file("no_labels.csv", _empty_target()),
+        1,
+        f"target column '{TARGET}' is entirely missing: check the data export",
+    ),
+    "column_all_missing": (
+        _data_file("empty_column.csv", _empty_column()),
+        1,
+        "no values in 'notes': drop such a column from the data file",
+    ),
     "duplicated_columns": (
         _data_file("dup.csv", _rows(f"a,a,b,{TARGET}")),
         1,
         "duplicated column names: a; rename",
     ),
+    "huge_file": (_huge_file, 1, "(1.0 TiB) needs about 2.0 TiB of memory, but only"),
     "escaping_path": (_args("--set=shared.data_path=../x.csv"), 1, "escapes the project directory"),
     "cell_raises": (_fault("raise RuntimeError('injected failure')"), 1, "injected failure"),
     "kernel_dies": (_fault("import os\nos._exit(1)"), 1, "DeadKernelError"),
@@ -202,3 +225,64 @@ def test_bad_input_fails_clearly_and_loses_nothing(
         before = {k: v for k, v in before.items() if not k.startswith(fresh)}
         after = {k: v for k, v in after.items() if not k.startswith(fresh)}
     assert after == before, "a failed run changed artifacts, models or processed data"
+
+
+# Runner bug, reported: SIGTERM raises SystemExit (kernels.raise_on_sigterm), which runner.run's
+# `except KeyboardInterrupt` misses, so the run is recorded and announced as succeeded. Strict: once
+# fixed, this xfail fails and must go.
+SIGTERM_RECORDED_AS_SUCCEEDED = pytest.mark.xfail(
+    strict=True, reason="runner records a SIGTERM-ed run as succeeded"
+)
+
+
+@pytest.mark.parametrize(
+    "signal_number",
+    [
+        pytest.param(signal.SIGTERM, id="TERM", marks=SIGTERM_RECORDED_AS_SUCCEEDED),
+        pytest.param(signal.SIGINT, id="INT"),
+    ],
+)
+def test_interrupted_run_loses_nothing_and_a_rerun_works(
+    tmp_path_factory: pytest.TempPathFactory, signal_number: signal.Signals
+) -> None:
+    root = copy_of_trained(tmp_path_factory, f"interrupt_{signal_number.name}")
+    before = snapshot(root)
+    production = (root / "models" / "production.json").read_bytes()
+    last_good = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    notebook = root / "notebooks" / f"{FAULT_PHASE}.ipynb"
+    original = notebook.read_bytes()
+    started_flag = root.parent / "phase_started"  # outside the project: no input of any phase
+    sleeper = f"import pathlib, time\npathlib.Path({str(started_flag)!r}).touch()\ntime.sleep(600)"
+    args = _fault(sleeper)(root)
+    started = start(root, "run", *SMALL_RUN, "--from", FAULT_PHASE, *args)
+    deadline = time.monotonic() + 180
+    while not started_flag.exists() and started.process.poll() is None:
+        assert time.monotonic() < deadline, "the phase never reached its sleeping cell"
+        time.sleep(0.2)
+    assert started_flag.exists(), wait(started, timeout=10)
+    assert kernel_pids(root), "expected a live kernel while the phase runs"
+
+    started.process.send_signal(signal_number)
+    result = wait(started, timeout=90)
+    assert result.returncode != 0, result.stdout + result.stderr
+    if signal_number == signal.SIGINT:
+        assert "interrupted" in result.stderr
+    assert wait_until_gone(root) == [], "kernels survived the interrupt"
+    assert snapshot(root) == before, "an interrupted run changed artifacts, models or data"
+    assert (root / "models" / "production.json").read_bytes() == production
+    record = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    assert record["run_id"] != last_good["run_id"]
+    assert record["status"] in ("interrupted", "failed")
+    phases = {p["name"]: p["status"] for p in record["phases"]}
+    assert phases[FAULT_PHASE] in ("interrupted", "failed")
+
+    notebook.write_bytes(original)  # the fault gone; nothing else is cleaned up
+    again = crisp(root, "run", *SMALL_RUN, "--from", FAULT_PHASE, *args, "--force", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    record = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    assert record["status"] == "succeeded"
+    assert [p["status"] for p in record["phases"] if p["name"] >= FAULT_PHASE] == [
+        "succeeded",
+        "succeeded",
+    ]
+    assert wait_until_gone(root) == []

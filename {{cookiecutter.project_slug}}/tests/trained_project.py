@@ -2,6 +2,7 @@
 
 test_prediction, test_api and test_model_loop share it (a plain module, not a fixture file, so the
 run happens once per test session). Tests that change models or the registry work on a copy.
+Also the helpers of the runner and reliability tests that run `crisp` and look for its kernels.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -126,3 +128,28 @@ def copy_of_trained(factory: pytest.TempPathFactory, name: str) -> Path:
     root = factory.mktemp(name) / "project"
     shutil.copytree(trained(factory), root, symlinks=True)
     return root
+
+
+def kernel_pids(root: Path) -> list[int]:
+    """Live processes started for the project at `root` (their environment names it)."""
+    marker = f"CRISP_PROJECT_ROOT={root}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until_gone(root: Path, seconds: float = 10.0) -> list[int]:
+    """Processes of the project at `root` still alive after up to `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (pids := kernel_pids(root)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids

@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from project_env import package_of, project_python, run_env
+
 TEMPLATE = Path(__file__).resolve().parents[1]
 HELPER_USED_LATE = "monitoring.py"  # imported by 06_monitoring only
 
@@ -96,26 +98,12 @@ def bake(workdir: Path, problem_type: str) -> Path:
     return Path(path)
 
 
-def package_name(project: Path) -> str:
-    return next(p.name for p in (project / "src").iterdir() if (p / "__init__.py").exists())
-
-
-def environment(project: Path) -> dict[str, str]:
-    """The project's package importable from anywhere (as an editable install would make it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(project / "src"), env.get("PYTHONPATH", "")])
-    )
-    env["CRISP_PROJECT_ROOT"] = str(project)
-    return env
-
-
-def phase_inputs(project: Path) -> tuple[list[list], list[list]]:
+def phase_inputs(project: Path, python: Path) -> tuple[list[list], list[list]]:
     """[(phase, code)] for the plain run and [(phase, parameters)] for papermill."""
-    pkg = package_name(project)
+    pkg = package_of(project)
     result = subprocess.run(
         [
-            sys.executable,
+            str(python),
             "-c",
             "import json, sys\n"
             f"from {pkg}.pipeline.runner import RunOptions, make_plan\n"
@@ -128,7 +116,7 @@ def phase_inputs(project: Path) -> tuple[list[list], list[list]]:
         ],
         capture_output=True,
         text=True,
-        env=environment(project),
+        env=run_env(project),
         check=True,
     )
     parameters = json.loads(result.stdout)
@@ -190,9 +178,10 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average before: {load} (other work on the machine slows every scenario)")
     pristine = bake(workdir, problem_type)
-    pkg = package_name(pristine)
-    crisp = [sys.executable, "-m", f"{pkg}.pipeline"]
-    plain_code, parameters = phase_inputs(pristine)
+    pkg = package_of(pristine)
+    python = project_python(pristine, workdir / "venv")
+    crisp = [str(python), "-m", f"{pkg}.pipeline"]
+    plain_code, parameters = phase_inputs(pristine, python)
     inputs = workdir / "inputs"
     inputs.mkdir(exist_ok=True)
     (inputs / "plain.json").write_text(json.dumps(plain_code))
@@ -203,7 +192,7 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
     def run_once(project: Path, *args: str) -> None:
         subprocess.run(
             [*crisp, "run", *args],
-            env=environment(project),
+            env=run_env(project),
             cwd=project,
             check=True,
             stdout=subprocess.DEVNULL,
@@ -214,8 +203,8 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
         helper = project / "src" / pkg / HELPER_USED_LATE
         helper.write_text(helper.read_text(encoding="utf-8") + "\n# edited by the benchmark\n")
 
-    plain = [sys.executable, str(inputs / "run_plain.py")]
-    reference = [sys.executable, str(inputs / "run_papermill.py")]
+    plain = [str(python), str(inputs / "run_plain.py")]
+    reference = [str(python), str(inputs / "run_papermill.py")]
     scenarios: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None] | None]] = [
         ("1 plain", lambda p: [*plain, str(p), str(inputs / "plain.json")], None),
         ("1b plain+png", lambda p: [*plain, str(p), str(inputs / "plain.json"), "png"], None),
@@ -236,7 +225,7 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
             project = fresh_copy(pristine, workdir, f"{label}-{i}")
             if prepare is not None:
                 prepare(project)
-            wall, peak = measure(command_for(project), environment(project), project)
+            wall, peak = measure(command_for(project), run_env(project), project)
             results.setdefault(label, []).append((wall, peak))
             print(
                 f"  round {i + 1}/{repeat} {label:<14} {wall:7.2f} s  peak {peak:5.0f} MiB",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import socket
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from project_env import ProjectEnvError, package_of, project_python, run_env
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 SMALL_RUN = [
@@ -40,27 +41,9 @@ class LoadTestError(RuntimeError):
     """The project cannot be prepared or served."""
 
 
-def package_of(root: Path) -> str:
-    """Name of the project's helper package (the folder under src/ holding `pipeline`)."""
-    found = [p.parent.parent.name for p in (root / "src").glob("*/pipeline/__init__.py")]
-    if len(found) != 1:
-        raise LoadTestError(f"{root} is not a generated project: no src/<package>/pipeline")
-    return found[0]
-
-
-def project_env(root: Path) -> dict[str, str]:
-    """Environment for `crisp` on `root`: the package importable, the project root set."""
-    variables = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
-    variables["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(root / "src"), variables.get("PYTHONPATH", "")])
-    )
-    variables["CRISP_PROJECT_ROOT"] = str(root)
-    return variables
-
-
 def crisp_command(root: Path, *args: str) -> list[str]:
-    """The `crisp ARGS` command line for the project at `root`, run by this interpreter."""
-    return [sys.executable, "-m", f"{package_of(root)}.pipeline", *args]
+    """The `crisp ARGS` command line for the project at `root`, run by the project's interpreter."""
+    return [str(project_python(root)), "-m", f"{package_of(root)}.pipeline", *args]
 
 
 def bake_and_train(workdir: Path) -> Path:
@@ -75,7 +58,7 @@ def bake_and_train(workdir: Path) -> Path:
     result = subprocess.run(
         crisp_command(root, *args),
         cwd=root,
-        env=project_env(root),
+        env=run_env(root),
         capture_output=True,
         text=True,
         check=False,
@@ -110,7 +93,7 @@ def start_server(root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         server = subprocess.Popen(
             crisp_command(root, "serve", "--port", str(port)),
             cwd=root,
-            env=project_env(root),
+            env=run_env(root),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -130,16 +113,26 @@ def start_server(root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 def sample_records(root: Path, url: str, rows: int) -> list[dict[str, Any]]:
     """Up to `rows` JSON records (features and key columns) from the project's test split."""
-    import pandas as pd
-
     metadata = request(f"{url}/metadata")[1]
     columns = [*metadata["schema"]["features"], *metadata["key_columns"]]
     splits = sorted((root / "data" / "processed").glob("test*.parquet"))
     if not splits:
         raise LoadTestError(f"no data/processed/test*.parquet in {root}: run the pipeline first")
-    frame = pd.read_parquet(splits[0]).head(rows)
-    frame = frame[[c for c in columns if c in frame.columns]]
-    records = json.loads(frame.to_json(orient="records"))  # NaN becomes null
+    # Read by the project's interpreter: this script runs without pandas.
+    script = (
+        "import json, sys\n"
+        "import pandas as pd\n"
+        "frame = pd.read_parquet(sys.argv[1]).head(int(sys.argv[2]))\n"
+        "frame = frame[[c for c in json.loads(sys.argv[3]) if c in frame.columns]]\n"
+        "print(frame.to_json(orient='records'))\n"  # NaN becomes null
+    )
+    result = subprocess.run(
+        [str(project_python(root)), "-c", script, str(splits[0]), str(rows), json.dumps(columns)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    records = json.loads(result.stdout)
     return records
 
 
@@ -237,6 +230,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except LoadTestError as exc:
+    except (LoadTestError, ProjectEnvError) as exc:
         print(f"load_api: error: {exc}", file=sys.stderr)
         sys.exit(2)

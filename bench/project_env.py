@@ -1,0 +1,72 @@
+"""What the benchmarks share: a baked project's package name, its environment and its interpreter.
+
+The benchmarks run from the template's own .venv (cookiecutter, no ML stack); the project's code
+runs in a virtual environment with the project's dependencies, created here with uv when the
+project has none (`make setup` in the project makes the same one).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+class ProjectEnvError(RuntimeError):
+    """The project's environment cannot be found or created."""
+
+
+def package_of(root: Path) -> str:
+    """Name of the project's helper package (the folder under src/ holding `pipeline`)."""
+    found = [p.parent.parent.name for p in (root / "src").glob("*/pipeline/__init__.py")]
+    if len(found) != 1:
+        raise ProjectEnvError(f"{root} is not a generated project: no src/<package>/pipeline")
+    return found[0]
+
+
+def run_env(root: Path) -> dict[str, str]:
+    """Environment for `crisp` on `root`: its package importable first, the project root set."""
+    variables = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
+    variables["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(root / "src"), variables.get("PYTHONPATH", "")])
+    )
+    variables["CRISP_PROJECT_ROOT"] = str(root)
+    return variables
+
+
+def project_python(root: Path, venv: Path | None = None) -> Path:
+    """The interpreter of `venv` (default: the project's .venv), created with uv if missing.
+
+    The project is installed editable with its dev extras; copies of the project run with this
+    interpreter too, because `run_env` puts the copy's own src/ first on the path.
+    """
+    venv = venv or root / ".venv"
+    python = venv / "bin" / "python"
+    if (venv / ".crisp-bench-ready").exists() or (venv / "bin" / "crisp").exists():
+        return python
+    started = time.perf_counter()
+    uv = [sys.executable, "-m", "uv"]
+    for command in (
+        [*uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+        [
+            *uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(python),
+            "-e",
+            f"{root}[dev]",
+        ],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ProjectEnvError(
+                f"creating the project's environment failed: {' '.join(command)}\n{result.stderr}"
+            )
+    (venv / ".crisp-bench-ready").touch()
+    print(f"project environment ready in {time.perf_counter() - started:.1f} s: {venv}")
+    return python

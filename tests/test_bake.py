@@ -74,6 +74,7 @@ COMMON_FILES = {
     "src/customer_churn/pipeline/execute.py",
     "src/customer_churn/pipeline/forkserver.py",
     "src/customer_churn/pipeline/history.py",
+    "src/customer_churn/pipeline/kernel_client.py",
     "src/customer_churn/pipeline/kernels.py",
     "src/customer_churn/pipeline/model_commands.py",
     "src/customer_churn/pipeline/phases.py",

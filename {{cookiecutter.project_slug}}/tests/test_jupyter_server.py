@@ -247,7 +247,7 @@ def test_every_notebook_runs_top_to_bottom_through_the_server(server: JupyterSer
 
 def test_helper_edits_are_picked_up_by_autoreload(server: JupyterServer, tmp_path: Path) -> None:
     for notebook in NOTEBOOKS:
-        assert "%autoreload 2" in code_cells(notebook)[0], f"{notebook.name} lacks %autoreload 2"
+        assert f"%load_ext {PACKAGE}" in code_cells(notebook)[0], f"{notebook.name}: no autoreload"
     copy = tmp_path / "src" / PACKAGE
     shutil.copytree(PROJECT / "src" / PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     helper = copy / "business.py"

@@ -50,3 +50,31 @@ def test_notebook_is_an_output_free_report(notebook: Path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
     assert "QualityGate" in code[-1].source or "QualityGate" in code[-2].source
+
+
+@pytest.mark.parametrize(
+    ("run_dir", "reloads"), [(None, True), ("reports/some-run", False)], ids=["lab", "crisp-run"]
+)
+def test_notebook_extension_autoreloads_only_interactively(monkeypatch, run_dir, reloads):
+    """`%load_ext <package>` turns on autoreload in JupyterLab, not in a pipeline run's kernel."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if run_dir is None:
+        monkeypatch.delenv("CRISP_RUN_DIR", raising=False)
+    else:
+        monkeypatch.setenv("CRISP_RUN_DIR", run_dir)
+    shell = InteractiveShell()
+    try:
+        shell.run_line_magic("load_ext", "{{ cookiecutter.package_name }}")
+        magics = shell.magics_manager.registry.get("AutoreloadMagics")
+        enabled = magics is not None and magics._reloader.enabled and magics._reloader.check_all
+        assert enabled is reloads
+    finally:
+        shell.history_manager.end_session()
+        InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_cell_loads_the_notebook_extension(notebook: Path):
+    first = next(c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    assert "%load_ext {{ cookiecutter.package_name }}" in first.source.splitlines()

@@ -227,18 +227,10 @@ def test_bad_input_fails_clearly_and_loses_nothing(
     assert after == before, "a failed run changed artifacts, models or processed data"
 
 
-# Runner bug, reported: SIGTERM raises SystemExit (kernels.raise_on_sigterm), which runner.run's
-# `except KeyboardInterrupt` misses, so the run is recorded and announced as succeeded. Strict: once
-# fixed, this xfail fails and must go.
-SIGTERM_RECORDED_AS_SUCCEEDED = pytest.mark.xfail(
-    strict=True, reason="runner records a SIGTERM-ed run as succeeded"
-)
-
-
 @pytest.mark.parametrize(
     "signal_number",
     [
-        pytest.param(signal.SIGTERM, id="TERM", marks=SIGTERM_RECORDED_AS_SUCCEEDED),
+        pytest.param(signal.SIGTERM, id="TERM"),
         pytest.param(signal.SIGINT, id="INT"),
     ],
 )

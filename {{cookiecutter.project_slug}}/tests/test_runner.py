@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from trained_project import kernel_pids, wait_until_gone
 
 import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.pipeline import cli, sources
@@ -195,30 +196,6 @@ def latest_record(root: Path) -> dict:
     return json.loads((root / "reports" / "latest" / "run.json").read_text(encoding="utf-8"))
 
 
-def kernel_pids(root: Path) -> list[int]:
-    """Live processes started for this project (their environment names its root)."""
-    marker = f"CRISP_PROJECT_ROOT={root}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_until_gone(root: Path, seconds: float = 10.0) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while (pids := kernel_pids(root)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return pids
-
-
 # ------------------------------------------------------------------ phases
 
 
@@ -256,6 +233,43 @@ def test_sources_follow_helper_imports(project: Path) -> None:
     assert "helpers.fmt" not in late.modules and "decimal" not in late.modules
     source = sources.dependencies(project / "notebooks" / "00_source.ipynb", project / "src")
     assert helpers / "late.py" not in source.files
+
+
+# ------------------------------------------------------------------ kernel client
+
+
+def test_ready_client_answers_once_the_kernel_does_and_notices_a_dead_one(tmp_path: Path) -> None:
+    """The client papermill gets: ready when the kernel answered, an error when it died."""
+    import asyncio
+
+    from jupyter_client import KernelManager
+
+    from {{ cookiecutter.package_name }}.pipeline.kernels import CLIENT_CLASS
+
+    km = KernelManager(kernel_name="python3", client_class=CLIENT_CLASS)
+    km.start_kernel(cwd=str(tmp_path))
+
+    async def exchange() -> None:
+        client = km.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)  # the kernel is still starting
+            reply = await client.execute_interactive("print(6 * 7)", timeout=30)
+            assert reply["content"]["status"] == "ok"
+            client.execute("import os; os._exit(1)")
+            deadline = time.monotonic() + 30
+            while km.is_alive() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            with pytest.raises(RuntimeError, match="Kernel died"):
+                await client.wait_for_ready(timeout=30)
+        finally:
+            client.stop_channels()
+
+    try:
+        asyncio.run(exchange())
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
 
 # ------------------------------------------------------------------ crisp run
@@ -419,9 +433,12 @@ def test_sigterm_also_kills_kernels(project: Path, capsys) -> None:
     assert "another `crisp run` is using this project" in capsys.readouterr().err
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0, (out, err)
+    assert proc.returncode == 128 + signal.SIGTERM, (out, err)
+    assert "terminated (SIGTERM)" in err and "run succeeded" not in out
     assert wait_until_gone(project) == [], "kernels survived SIGTERM"
-    assert latest_record(project)["status"] != "running"
+    record = latest_record(project)
+    assert record["status"] == "interrupted"
+    assert [p["status"] for p in record["phases"]] == ["interrupted"]
 
 
 def test_copy_of_project_runs_elsewhere(project: Path, tmp_path: Path, monkeypatch) -> None:

@@ -191,7 +191,7 @@ def _status(args: argparse.Namespace, root: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `crisp` and `python -m <package>.pipeline`; returns the exit code."""
     from .. import paths
-    from .kernels import raise_on_sigterm
+    from .kernels import Terminated, raise_on_sigterm
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -208,9 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ParamsError, PhaseError, RunBusyError) as exc:
         print(f"crisp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\ncrisp: interrupted; kernels stopped, run record kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        # The phase's own handling re-raises it as PhaseInterrupted, from the original.
+        terminated = any(isinstance(e, Terminated) for e in (exc, exc.__cause__, exc.__context__))
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"\ncrisp: {what}; kernels stopped, run record kept", file=sys.stderr)
+        return Terminated.exit_code if terminated else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

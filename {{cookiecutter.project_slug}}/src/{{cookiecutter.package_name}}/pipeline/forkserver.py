@@ -72,6 +72,7 @@ class ForkServer:
         cwd: Path,
         log: Path,
         kernel_name: str,
+        client_class: str,
         modules: Iterable[str] = (),
     ) -> KernelManager:
         """A new kernel forked after the server imported `modules`, as a KernelManager."""
@@ -79,10 +80,7 @@ class ForkServer:
 
         from .provisioner import ForkedProvisioner
 
-        km = KernelManager(
-            kernel_name=kernel_name,
-            client_class="jupyter_client.asynchronous.AsyncKernelClient",
-        )
+        km = KernelManager(kernel_name=kernel_name, client_class=client_class)
         km.write_connection_file()
         log.parent.mkdir(parents=True, exist_ok=True)
         command = {

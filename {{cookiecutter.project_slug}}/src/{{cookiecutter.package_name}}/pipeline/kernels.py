@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from jupyter_client import KernelManager
 
 KERNEL_NAME = "python3"
+# nbclient drives a kernel through km.client(): an asynchronous client is needed (with the
+# blocking one, cell timeouts are never raised); this one is also ready without a 0.2 s wait.
+CLIENT_CLASS = f"{__package__}.kernel_client.ReadyKernelClient"
 MODES = ("fork", "spawn")
 DEFAULT_MODE = "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
@@ -193,7 +196,7 @@ class KernelPool:
         if self._server is None:
             raise self._server_error or RuntimeError("no fork server")
         km = self._server.start_kernel(
-            env, self.cwd, log or Path(os.devnull), self.kernel_name, modules
+            env, self.cwd, log or Path(os.devnull), self.kernel_name, CLIENT_CLASS, modules
         )
         with self._lock:
             self._live.add(km)
@@ -202,12 +205,7 @@ class KernelPool:
     def _spawn(self, env: dict[str, str], log: Path | None) -> KernelManager:
         from jupyter_client import KernelManager
 
-        # nbclient drives the kernel through km.client(): it needs the asynchronous client
-        # (with the default blocking one, cell timeouts are never raised).
-        km = KernelManager(
-            kernel_name=self.kernel_name,
-            client_class="jupyter_client.asynchronous.AsyncKernelClient",
-        )
+        km = KernelManager(kernel_name=self.kernel_name, client_class=CLIENT_CLASS)
         stderr: IO[bytes] | None = None
         try:
             if log is not None:
@@ -297,11 +295,17 @@ def _kill(km: KernelManager) -> None:
         km.cleanup_resources()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as an interrupt (kernels killed, the run recorded as interrupted)."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
 def raise_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit in the main thread, so cleanup (killing kernels) runs."""
+    """Turn SIGTERM into `Terminated` in the main thread, so cleanup (killing kernels) runs."""
 
     def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
+        raise Terminated()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)

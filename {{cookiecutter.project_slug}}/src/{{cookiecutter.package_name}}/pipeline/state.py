@@ -139,7 +139,10 @@ class State:
             "declared": _saved(self.declared),
             "imports": _saved(self.imports),
         }
-        atomic_write_text(self.root / STATE_FILE, json.dumps(data, indent=1, default=str) + "\n")
+        # Compact: with `indent`, json falls back to its pure-Python encoder (~10x slower), and
+        # this file is written after every phase.
+        text = json.dumps(data, separators=(",", ":"), default=str)
+        atomic_write_text(self.root / STATE_FILE, text + "\n")
 
     def cache(self, name: str, prune: bool = True) -> ReuseCache:
         """A cache (`declared` or `imports`) that keeps only the entries used from now on.

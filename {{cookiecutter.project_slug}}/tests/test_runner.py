@@ -314,6 +314,18 @@ def test_spawned_kernels_work_the_same(project: Path, capsys) -> None:
     assert wait_until_gone(project) == []
 
 
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_pipeline_cells_stay_out_of_the_ipython_history(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Kernels of a run keep their history in memory, not in the user's history database."""
+    ipython_dir = tmp_path / "ipython"
+    monkeypatch.setenv("IPYTHONDIR", str(ipython_dir))
+    assert crisp("run", "--only", "source", "--kernel-start", mode) == 0
+    assert ipython_dir.is_dir(), "the kernel did not use IPYTHONDIR"
+    assert not list(ipython_dir.rglob("history.sqlite"))
+
+
 def test_injected_strings_arrive_verbatim_and_are_not_executed(project: Path) -> None:
     payload = "it's \"quoted\"\nsecond line'''\"\"\" + __import__('os').system('touch pwned') #"
     value = json.dumps(payload)  # a YAML-compatible quoted scalar

@@ -27,6 +27,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .zygote import KERNEL_ARGS
+
 if TYPE_CHECKING:
     from jupyter_client import KernelManager
 
@@ -214,6 +216,7 @@ class KernelPool:
             with self._lock:
                 self._live.add(km)
             km.start_kernel(
+                extra_arguments=list(KERNEL_ARGS),
                 cwd=str(self.cwd),
                 env={**os.environ, **env},
                 stdout=stderr,

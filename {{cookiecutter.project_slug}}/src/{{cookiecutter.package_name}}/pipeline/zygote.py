@@ -37,6 +37,9 @@ _NOT_BEFORE_FORK = (
     "__main__",
     "__mp_main__",
 )
+# Kernel options, as nbclient passes them to kernels it starts: a pipeline kernel keeps its cell
+# history in memory (not in the user's IPython history database, one write per cell).
+KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
 # What every kernel imports to start: the largest part of a kernel's start-up.
 _KERNEL = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")
 
@@ -105,7 +108,7 @@ def _become_kernel(command: dict[str, Any], protocol_fd: int) -> None:
             sys.modules["numpy.random"].seed()  # a new process would not share the RNG state
         from ipykernel import kernelapp
 
-        sys.argv = [kernelapp.__file__, "-f", command["connection_file"]]
+        sys.argv = [kernelapp.__file__, "-f", command["connection_file"], *KERNEL_ARGS]
         kernelapp.IPKernelApp.launch_instance(argv=sys.argv[1:])
         code = 0
     except SystemExit as exc:

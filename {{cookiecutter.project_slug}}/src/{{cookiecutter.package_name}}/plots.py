@@ -22,6 +22,9 @@ MAX_CATEGORIES = 20
 MISSING = "(missing)"
 REFERENCE_COLOR = "tab:blue"
 CURRENT_COLOR = "tab:orange"
+# A histogram drawn as one filled outline, not one rectangle per bin: it looks the same with the
+# transparency used here and renders several times faster (reports render every figure).
+FILLED_HIST = {"histtype": "stepfilled", "linewidth": 0.8}
 
 
 def _figure(
@@ -76,7 +79,9 @@ def numeric_distributions(
         bins = np.histogram_bin_edges(values, bins=30) if len(values) else 10
         for label, group in groups:
             data = pd.to_numeric(group[column], errors="coerce").dropna()
-            ax.hist(data, bins=bins, alpha=0.55, density=len(groups) > 1, label=label)
+            ax.hist(
+                data, bins=bins, alpha=0.55, density=len(groups) > 1, label=label, **FILLED_HIST
+            )
         ax.set_title(str(column))
         if len(groups) > 1:
             ax.legend(title=str(target), fontsize="small")
@@ -106,7 +111,7 @@ def target_distribution(y: pd.Series, problem_type: str) -> Figure:
         ax.bar_label(bars, labels=[f"{s:.0%}" for s in counts / counts.sum()])
         ax.set_ylabel("rows")
     else:
-        ax.hist(pd.to_numeric(y, errors="coerce").dropna(), bins=40)
+        ax.hist(pd.to_numeric(y, errors="coerce").dropna(), bins=40, **FILLED_HIST)
         ax.set_ylabel("rows")
     ax.set_title(f"Target: {y.name}" if y.name is not None else "Target")
     return fig
@@ -240,10 +245,19 @@ def drift_distributions(
             cur_v = pd.to_numeric(cur, errors="coerce").dropna()
             both = pd.concat([ref_v, cur_v])
             bins = np.histogram_bin_edges(both, bins=30) if len(both) else 10
-            ax.hist(
-                ref_v, bins=bins, density=True, alpha=0.5, color=REFERENCE_COLOR, label="reference"
-            )
-            ax.hist(cur_v, bins=bins, density=True, alpha=0.5, color=CURRENT_COLOR, label="current")
+            for values, color, label in (
+                (ref_v, REFERENCE_COLOR, "reference"),
+                (cur_v, CURRENT_COLOR, "current"),
+            ):
+                ax.hist(
+                    values,
+                    bins=bins,
+                    density=True,
+                    alpha=0.5,
+                    color=color,
+                    label=label,
+                    **FILLED_HIST,
+                )
         else:
             shares = pd.DataFrame(
                 {

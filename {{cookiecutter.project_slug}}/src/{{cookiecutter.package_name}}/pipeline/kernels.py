@@ -19,8 +19,10 @@ import ast
 import atexit
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,7 +65,8 @@ def warmup_code(modules: Iterable[str]) -> str:
 class KernelPool:
     """Prepares kernels for upcoming phases in the background; hands them out one at a time.
 
-    In fork mode the fork server starts at once, with `server_env`, logging to `server_log`.
+    In fork mode the fork server starts at once, with `server_env`. It logs to a temporary file
+    that `close(log_to=...)` keeps as the run's log (the run's folder may not exist yet).
     """
 
     def __init__(
@@ -71,7 +74,6 @@ class KernelPool:
         cwd: Path,
         mode: str = DEFAULT_MODE,
         server_env: Mapping[str, str] | None = None,
-        server_log: Path | None = None,
         kernel_name: str = KERNEL_NAME,
         startup_timeout: float = 120.0,
         workers: int = 1,
@@ -88,7 +90,10 @@ class KernelPool:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server_env = dict(server_env or {})
-        self._server_log = server_log or self.cwd / "forkserver.log"
+        self._closed = False
+        handle, log = tempfile.mkstemp(prefix="crisp-kernels-", suffix=".log")
+        os.close(handle)
+        self._server_log = Path(log)
         self._server: Any = None
         self._server_error: Exception | None = None
         # Kernels are killed on their own thread: the next phase need not wait for that.
@@ -140,8 +145,14 @@ class KernelPool:
         except RuntimeError:  # the pool is closing: kill it here
             _kill(km)
 
-    def close(self) -> None:
-        """Kill every kernel, started or starting; no kernel process outlives the run."""
+    def close(self, log_to: Path | None = None) -> None:
+        """Kill every kernel, started or starting; no kernel process outlives the run.
+
+        The fork server's log is copied to `log_to` (when given) and its temporary file removed.
+        """
+        if self._closed:
+            return
+        self._closed = True
         self._closing.set()
         for future in self._pending.values():
             future.cancel()
@@ -159,6 +170,10 @@ class KernelPool:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if log_to is not None and self.mode == "fork":
+            with contextlib.suppress(OSError):
+                shutil.copyfile(self._server_log, log_to)
+        self._server_log.unlink(missing_ok=True)
         atexit.unregister(self.close)
 
     def __enter__(self) -> KernelPool:

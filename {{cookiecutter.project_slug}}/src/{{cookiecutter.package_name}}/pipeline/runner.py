@@ -170,11 +170,12 @@ def phase_env(phase: Phase, run_dir: Path, root: Path) -> dict[str, str]:
 
     Relative PYTHONPATH entries are made absolute: the kernel runs in notebooks/, not here.
     """
-    env = {
-        "CRISP_RUN_DIR": str(run_dir),
-        "CRISP_PHASE": phase.name,
-        "CRISP_PROJECT_ROOT": str(root),
-    }
+    return {"CRISP_RUN_DIR": str(run_dir), "CRISP_PHASE": phase.name, **project_env(root)}
+
+
+def project_env(root: Path) -> dict[str, str]:
+    """What every kernel of the project gets: its root, and PYTHONPATH with absolute entries."""
+    env = {"CRISP_PROJECT_ROOT": str(root)}
     pythonpath = os.environ.get("PYTHONPATH")
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -226,12 +227,19 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
     started = time.perf_counter()
     root = root or paths.project_root()
     state = State.load(root)
-    plan = make_plan(options, root, state)  # user errors come out before anything is written
-    with _one_run_at_a_time(root):
-        if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
-            state = State.load(root)
-            plan = make_plan(options, root, state)
-        return _run(options, progress, root, state, plan, started)
+    # The fork server starts importing the libraries now, while the plan is made (the first run
+    # of a project reads every notebook's parameters cell through papermill: about a second).
+    # When nothing runs, or on a user error, it is stopped unused.
+    pool = _kernel_pool(root, options.kernel_start)
+    try:
+        plan = make_plan(options, root, state)  # user errors come out before anything is written
+        with _one_run_at_a_time(root):
+            if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
+                state = State.load(root)
+                plan = make_plan(options, root, state)
+            return _run(options, progress, root, state, plan, started, pool)
+    finally:
+        pool.close()
 
 
 @contextmanager
@@ -261,6 +269,7 @@ def _run(
     state: State,
     plan: Plan,
     started: float,
+    pool: KernelPool,
 ) -> RunRecord:
     to_run = plan.to_run
     if not to_run:
@@ -294,9 +303,7 @@ def _run(
         if phase not in to_run:
             progress.phase_started(index, total, record.phase(phase.name))
             progress.phase_finished(index, total, record.phase(phase.name))
-    pool = None
     try:
-        pool = _kernel_pool(to_run, plan, run_dir, options.kernel_start)
         pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
         _run_phases(to_run, plan, record, state, pool, options, progress)
     except KeyboardInterrupt:
@@ -308,8 +315,7 @@ def _run(
         state.save()
         raise
     finally:
-        if pool is not None:
-            pool.close()
+        pool.close(log_to=run_dir / "kernels.log")
         _finish(record, started)
         from .reports import write_index
 
@@ -373,22 +379,12 @@ def _finish(record: RunRecord, started: float) -> None:
     record.save()
 
 
-def _kernel_pool(to_run: list[Phase], plan: Plan, run_dir: Path, mode: str) -> KernelPool:
-    """Kernels for the phases of this run (in fork mode, the fork server starts now)."""
-    env = {
-        key: value
-        for key, value in phase_env(to_run[0], run_dir, plan.root).items()
-        if key not in ("CRISP_RUN_DIR", "CRISP_PHASE")
-    }
+def _kernel_pool(root: Path, mode: str) -> KernelPool:
+    """Kernels for this run's phases (in fork mode, the fork server starts now)."""
+    env = project_env(root)
     # As ipykernel does: inline figures unless the user chose a backend.
     env.setdefault("MPLBACKEND", os.environ.get("MPLBACKEND", INLINE_BACKEND))
-    return KernelPool(
-        cwd=notebooks_dir(plan.root),
-        mode=mode,
-        server_env=env,
-        server_log=run_dir / "kernels.log",
-        workers=LOOKAHEAD,
-    )
+    return KernelPool(cwd=notebooks_dir(root), mode=mode, server_env=env, workers=LOOKAHEAD)
 
 
 def _kernel_request(

@@ -227,10 +227,12 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
     started = time.perf_counter()
     root = root or paths.project_root()
     state = State.load(root)
-    # The fork server starts importing the libraries now, while the plan is made (the first run
-    # of a project reads every notebook's parameters cell through papermill: about a second).
-    # When nothing runs, or on a user error, it is stopped unused.
-    pool = _kernel_pool(root, options.kernel_start)
+    # A first or forced run starts the fork server at once, so it imports the libraries while the
+    # plan is made (a first run reads every notebook's parameters cell through papermill: about a
+    # second); on a user error it is stopped unused. Otherwise the plan, from cached parameters
+    # cells, takes milliseconds and may well find nothing to run: the server starts after it.
+    early = options.force or not state.phases
+    pool = _kernel_pool(root, options.kernel_start) if early else None
     try:
         plan = make_plan(options, root, state)  # user errors come out before anything is written
         with _one_run_at_a_time(root):
@@ -239,7 +241,8 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
                 plan = make_plan(options, root, state)
             return _run(options, progress, root, state, plan, started, pool)
     finally:
-        pool.close()
+        if pool is not None:
+            pool.close()
 
 
 @contextmanager
@@ -269,7 +272,7 @@ def _run(
     state: State,
     plan: Plan,
     started: float,
-    pool: KernelPool,
+    pool: KernelPool | None,
 ) -> RunRecord:
     to_run = plan.to_run
     if not to_run:
@@ -303,6 +306,7 @@ def _run(
         if phase not in to_run:
             progress.phase_started(index, total, record.phase(phase.name))
             progress.phase_finished(index, total, record.phase(phase.name))
+    pool = pool or _kernel_pool(root, options.kernel_start)
     try:
         pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
         _run_phases(to_run, plan, record, state, pool, options, progress)

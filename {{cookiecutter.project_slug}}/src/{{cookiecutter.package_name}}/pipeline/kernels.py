@@ -91,9 +91,7 @@ class KernelPool:
         self._closing = threading.Event()
         self._server_env = dict(server_env or {})
         self._closed = False
-        handle, log = tempfile.mkstemp(prefix="crisp-kernels-", suffix=".log")
-        os.close(handle)
-        self._server_log = Path(log)
+        self._server_log: Path | None = None
         self._server: Any = None
         self._server_error: Exception | None = None
         # Kernels are killed on their own thread: the next phase need not wait for that.
@@ -102,6 +100,9 @@ class KernelPool:
             # Started here, before the runner's own slow imports: it only costs a process spawn.
             from .forkserver import ForkServer
 
+            handle, log = tempfile.mkstemp(prefix="crisp-kernels-", suffix=".log")
+            os.close(handle)
+            self._server_log = Path(log)
             try:
                 self._server = ForkServer(self._server_env, self.cwd, self._server_log)
             except Exception as exc:  # each kernel then falls back to a new process
@@ -170,10 +171,11 @@ class KernelPool:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if log_to is not None and self.mode == "fork":
-            with contextlib.suppress(OSError):
-                shutil.copyfile(self._server_log, log_to)
-        self._server_log.unlink(missing_ok=True)
+        if self._server_log is not None:
+            if log_to is not None:
+                with contextlib.suppress(OSError):
+                    shutil.copyfile(self._server_log, log_to)
+            self._server_log.unlink(missing_ok=True)
         atexit.unregister(self.close)
 
     def __enter__(self) -> KernelPool:
@@ -202,7 +204,8 @@ class KernelPool:
                 file=sys.stderr,
             )
             km, spawned = self._spawn(env, log), True
-        self._wait_ready(km, modules if spawned else ())
+        if spawned:  # a forked kernel has its imports; papermill's client waits until it answers
+            self._wait_ready(km, modules)
         if self._closing.is_set():
             self.release(km)
         return km

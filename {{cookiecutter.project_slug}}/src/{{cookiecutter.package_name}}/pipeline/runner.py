@@ -239,6 +239,8 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
             if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
                 state = State.load(root)
                 plan = make_plan(options, root, state)
+            if pool is None and plan.to_run:
+                pool = _kernel_pool(root, options.kernel_start)
             return _run(options, progress, root, state, plan, started, pool)
     finally:
         if pool is not None:
@@ -277,6 +279,7 @@ def _run(
     to_run = plan.to_run
     if not to_run:
         return _nothing_to_do(options, progress, root, state, plan)
+    assert pool is not None, "run() starts the kernel pool when phases are to run"
     run_id = new_run_id()
     run_dir = root / "reports" / run_id
     run_dir.mkdir(parents=True)
@@ -306,7 +309,6 @@ def _run(
         if phase not in to_run:
             progress.phase_started(index, total, record.phase(phase.name))
             progress.phase_finished(index, total, record.phase(phase.name))
-    pool = pool or _kernel_pool(root, options.kernel_start)
     try:
         pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
         _run_phases(to_run, plan, record, state, pool, options, progress)

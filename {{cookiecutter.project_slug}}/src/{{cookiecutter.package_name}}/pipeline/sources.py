@@ -118,13 +118,12 @@ def _cached_imports(
 def notebook_imports(notebook: Path, cache: dict[str, Any] | None = None) -> set[str]:
     """All module names the notebook's code cells import (including `from a import b` as `a.b`)."""
     data = Path(notebook).read_bytes()
-    return _notebook_imports(data, {} if cache is None else cache)
+    return _notebook_imports(data, hashlib.sha256(data).hexdigest(), {} if cache is None else cache)
 
 
-def _notebook_imports(data: bytes, cache: dict[str, Any]) -> set[str]:
-    key = hashlib.sha256(data).hexdigest()
+def _notebook_imports(data: bytes, digest: str, cache: dict[str, Any]) -> set[str]:
     # Every cell runs, so everything a notebook imports is imported eagerly.
-    return _cached_imports(key, code_cells(json.loads(data)), None, cache)[0]
+    return _cached_imports(digest, code_cells(json.loads(data)), None, cache)[0]
 
 
 def _module_file(name: str, root: Path) -> Path | None:
@@ -160,7 +159,8 @@ def dependencies(
     cache = {} if cache is None else cache
     source_root = Path(source_root)
     data = Path(notebook).read_bytes()
-    imported = _notebook_imports(data, cache)
+    notebook_sha256 = hashlib.sha256(data).hexdigest()
+    imported = _notebook_imports(data, notebook_sha256, cache)
     files: dict[Path, str] = {}
     eager_of: dict[str, set[str]] = {}
     everything = set(imported)
@@ -182,7 +182,7 @@ def dependencies(
             everything |= every
             queue.extend(name for name in every if name.partition(".")[0] in local)
     return Dependencies(
-        notebook_sha256=hashlib.sha256(data).hexdigest(),
+        notebook_sha256=notebook_sha256,
         modules=sorted(_eager_closure(imported, eager_of)),
         imports=sorted(everything),
         files=dict(sorted(files.items())),

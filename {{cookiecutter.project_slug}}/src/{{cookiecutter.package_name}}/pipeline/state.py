@@ -7,13 +7,13 @@ content), and no phase before it ran after it. Kept in `reports/.state.json`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import atomic_write_text
+from ..runlog import sha256_file
 from .sources import Dependencies
 
 STATE_FILE = Path("reports") / ".state.json"
@@ -22,15 +22,6 @@ VERSION = 1
 
 def _saved(cache: dict[str, Any]) -> dict[str, Any]:
     return cache.to_save() if isinstance(cache, ReuseCache) else cache
-
-
-def sha256_file(path: Path) -> str | None:
-    """Hex sha256 of a file, or None when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
 
 
 class ReuseCache(dict):
@@ -99,6 +90,8 @@ class State:
     imports: dict[str, list[str]] = field(default_factory=dict)
     seq: int = 0
     stamp: tuple[int, int] | None = None
+    # Current file hashes: phases share inputs (the splits, the model), each is read once.
+    _hashes: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     @staticmethod
     def stamp_of(root: Path) -> tuple[int, int] | None:
@@ -230,12 +223,21 @@ class State:
         changed = []
         writes = entry.get("writes", {})
         for path, expected in {**entry.get("reads", {}), **writes}.items():
-            current = sha256_file(self.root / path)
+            current = self._current_sha256(path)
             if current == expected or (path, current) in later:
                 continue
             kind = "output" if path in writes else "input"
             changed.append(f"{kind} {'missing' if current is None else 'changed'}: {path}")
         return changed
+
+    def _current_sha256(self, path: str) -> str | None:
+        """sha256 of the project file `path` now (None when missing), hashed once per State."""
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = sha256_file(self.root / path)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                self._hashes[path] = None
+        return self._hashes[path]
 
     # ------------------------------------------------------------------ updates
 

@@ -204,8 +204,7 @@ class KernelPool:
                 file=sys.stderr,
             )
             km, spawned = self._spawn(env, log), True
-        if spawned:  # a forked kernel has its imports; papermill's client waits until it answers
-            self._wait_ready(km, modules)
+        self._wait_ready(km, modules if spawned else ())
         if self._closing.is_set():
             self.release(km)
         return km

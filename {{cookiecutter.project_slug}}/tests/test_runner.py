@@ -353,6 +353,25 @@ def test_failure_stops_the_run_and_names_the_cell(project: Path, capsys) -> None
     assert wait_until_gone(project) == [], "no kernel survives a failed run"
 
 
+def test_an_error_of_the_runner_itself_is_recorded_as_a_failed_run(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a cell's error: the run must still not be recorded or announced as succeeded."""
+    from {{ cookiecutter.package_name }}.pipeline import execute
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the runner broke")
+
+    monkeypatch.setattr(execute, "run_phase", broken)
+    with pytest.raises(RuntimeError, match="the runner broke"):
+        crisp("run")
+    record = latest_record(project)
+    assert record["status"] == "failed"
+    assert [p["status"] for p in record["phases"]] == ["failed", "not run", "not run"]
+    assert record["phases"][0]["error"]["ename"] == "RuntimeError"
+    assert wait_until_gone(project) == []
+
+
 def test_cell_timeout_is_a_failure(project: Path, capsys) -> None:
     assert crisp("run", "--only", "01", "--timeout", "2", "--set", "middle.payload=sleep") == 1
     out = capsys.readouterr().out

@@ -312,12 +312,14 @@ def _run(
     try:
         pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
         _run_phases(to_run, plan, record, state, pool, options, progress)
-    except KeyboardInterrupt:
-        record.status = "interrupted"
+    except BaseException as exc:  # interrupted, or an error of the runner itself
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        record.status = "interrupted" if interrupted else "failed"
         for phase_record in record.phases:
             if phase_record.status == "running":
-                phase_record.status = "interrupted"
-                state.record_failure(phase_record.name, run_id, None)
+                phase_record.status = record.status
+                phase_record.error = None if interrupted else _error_of(exc)
+                state.record_failure(phase_record.name, run_id, phase_record.error)
         state.save()
         raise
     finally:
@@ -330,6 +332,11 @@ def _run(
         _track(record, root)  # before the last line, which names the run's report
         progress.run_finished(record, index)
     return record
+
+
+def _error_of(exc: BaseException) -> dict[str, Any]:
+    """The run record's error entry for an exception raised outside the notebook's cells."""
+    return {"cell": None, "ename": type(exc).__name__, "evalue": str(exc)}
 
 
 def _nothing_to_do(
@@ -465,7 +472,7 @@ def _run_one(
         km = pool.take(*_kernel_request(phase, plan, run_dir, pool.mode))
     except KernelStartError as exc:
         phase_record.status = "failed"
-        phase_record.error = {"cell": None, "ename": "KernelStartError", "evalue": str(exc)}
+        phase_record.error = _error_of(exc)
         phase_record.duration_s = round(time.perf_counter() - started, 3)
         state.record_failure(phase.name, record.run_id, phase_record.error)
         state.save()

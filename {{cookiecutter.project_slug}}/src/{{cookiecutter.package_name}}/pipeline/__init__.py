@@ -1,5 +1,6 @@
 """The runner: executes the phase notebooks in order with papermill (console script `crisp`).
 
 phases (discovery, selection), kernels (started ahead of time), execute (one phase),
-reports (HTML), records (run.json), runner (one run), cli (the command line).
+kernel_figures (figures rendered beside the kernel), reports (HTML), records (run.json),
+runner (one run), cli (the command line).
 """

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import atomic_write_text
+from . import kernel_figures
 
 TEMPLATES = Path(__file__).parent / "templates"
 _exporter: Any = None
@@ -50,8 +53,36 @@ def export_html(notebook: Path, nb: Any = None) -> Path:
     return target
 
 
+def _finish_report(
+    notebook: Path,
+    nb: Any,
+    figures: Path | None,
+    wait_for_figures: bool,
+    release: Callable[[], None] | None,
+) -> Path:
+    """Fill in the figures rendered in the background, then export the notebook's HTML."""
+    import nbformat
+
+    try:
+        if figures is not None:
+            if nb is None:
+                nb = nbformat.read(str(notebook), as_version=4)
+            if kernel_figures.fill(nb, figures, wait=wait_for_figures):
+                atomic_write_text(notebook, nbformat.writes(nb))
+            shutil.rmtree(figures, ignore_errors=True)
+    finally:
+        if release is not None:
+            release()
+    return export_html(notebook, nb)
+
+
 class BackgroundExports:
-    """HTML exports on one background thread, so a report is written while the next phase runs."""
+    """Reports finished on one background thread, so a report is written while the next phase runs.
+
+    Finishing a phase's report: put in the figures its kernel rendered in the background
+    (kernel_figures.py), write the notebook again, hand the kernel back (`release`: the figures'
+    renderers are its children), then export the HTML.
+    """
 
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -60,9 +91,22 @@ class BackgroundExports:
         self._futures: dict[Path, Any] = {}
         self._executor.submit(prepare_exporter)
 
-    def submit(self, notebook: Path, nb: Any = None) -> Path:
-        """Queue the export of `notebook`; returns the report's path."""
-        self._futures[Path(notebook)] = self._executor.submit(export_html, notebook, nb)
+    def submit(
+        self,
+        notebook: Path,
+        nb: Any = None,
+        figures: Path | None = None,
+        wait_for_figures: bool = True,
+        release: Callable[[], None] | None = None,
+    ) -> Path:
+        """Queue finishing the report of `notebook`; returns the report's path.
+
+        `figures` is the folder where the phase's kernel rendered its figures, if it did;
+        `wait_for_figures=False` takes only those already rendered (the run was interrupted).
+        """
+        self._futures[Path(notebook)] = self._executor.submit(
+            _finish_report, Path(notebook), nb, figures, wait_for_figures, release
+        )
         return Path(notebook).with_suffix(".html")
 
     def wait(self) -> dict[Path, str]:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from .. import paths
 from ..params import apply_overrides, declared_parameters, load_params
 from ..params import phase_parameters as select_parameters
-from . import sources
+from . import kernel_figures, sources
 from .kernels import DEFAULT_MODE, KernelPool, KernelStartError, loaded_modules
 from .phases import Phase, PhaseError, discover, select
 from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log
@@ -166,11 +166,21 @@ def status(options: RunOptions, root: Path | None = None) -> list[tuple[str, str
 
 
 def phase_env(phase: Phase, run_dir: Path, root: Path) -> dict[str, str]:
-    """Run context for the phase's kernel (read by runlog and paths).
+    """Run context for the phase's kernel (read by runlog and paths), and where its figures render.
 
     Relative PYTHONPATH entries are made absolute: the kernel runs in notebooks/, not here.
     """
-    return {"CRISP_RUN_DIR": str(run_dir), "CRISP_PHASE": phase.name, **project_env(root)}
+    return {
+        "CRISP_RUN_DIR": str(run_dir),
+        "CRISP_PHASE": phase.name,
+        kernel_figures.ENV_VAR: str(figures_dir(run_dir, phase)),
+        **project_env(root),
+    }
+
+
+def figures_dir(run_dir: Path, phase: Phase) -> Path:
+    """Where the phase's kernel renders its figures (emptied once they are in the notebook)."""
+    return run_dir / phase.name / "figures"
 
 
 def project_env(root: Path) -> dict[str, str]:
@@ -480,21 +490,25 @@ def _run_one(
         return False
     waited = time.perf_counter() - started
     modules: list[str] = []
+    figures = figures_dir(run_dir, phase)
     try:
         result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout)
         if result.status == "succeeded" and pool.mode == "fork":
             modules = loaded_modules(km)
-    except KeyboardInterrupt:
-        notebook = run_dir / f"{phase.name}.ipynb"
-        if notebook.exists():
-            phase_record.notebook = _relative(notebook, root)
-            phase_record.report = _relative(exports.submit(notebook), root)
-        phase_record.collect(run_dir / phase.name)
+    except BaseException as exc:
+        pool.release(km)  # with it, the figures it was still rendering
+        if isinstance(exc, KeyboardInterrupt):
+            notebook = run_dir / f"{phase.name}.ipynb"
+            if notebook.exists():
+                phase_record.notebook = _relative(notebook, root)
+                report = exports.submit(notebook, figures=figures, wait_for_figures=False)
+                phase_record.report = _relative(report, root)
+            phase_record.collect(run_dir / phase.name)
         raise
-    finally:
-        pool.release(km)
+    # The kernel lives on until the figures it renders in the background are in the notebook.
     phase_record.notebook = _relative(result.notebook, root)
-    phase_record.report = _relative(exports.submit(result.notebook, result.nb), root)
+    report = exports.submit(result.notebook, result.nb, figures, release=lambda: pool.release(km))
+    phase_record.report = _relative(report, root)
     phase_record.status = result.status
     phase_record.duration_s = round(time.perf_counter() - started, 3)
     phase_record.timings = {"kernel_wait_s": round(waited, 3), "execute_s": result.duration_s}

@@ -38,8 +38,12 @@ _NOT_BEFORE_FORK = (
     "__mp_main__",
 )
 # Kernel options, as nbclient passes them to kernels it starts: a pipeline kernel keeps its cell
-# history in memory (not in the user's IPython history database, one write per cell).
-KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
+# history in memory (not in the user's IPython history database, one write per cell) and renders
+# figures in the background (kernel_figures.py).
+KERNEL_ARGS = (
+    "--HistoryManager.hist_file=:memory:",
+    f"--IPKernelApp.extra_extensions={__package__}.kernel_figures",
+)
 # What every kernel imports to start: the largest part of a kernel's start-up (the last ones are
 # imported while the kernel initialises, ~0.15 s per kernel when left to each kernel).
 _KERNEL = (
@@ -53,6 +57,7 @@ _KERNEL = (
     "IPython.core.oinspect",
     "sqlite3",
     "tornado.platform.asyncio",
+    f"{__package__}.kernel_figures",
 )
 
 

@@ -231,6 +231,31 @@ def test_fill_kills_a_renderer_that_takes_too_long(tmp_path: Path) -> None:
     )
 
 
+def test_no_more_figures_render_at_once_than_the_limit(tmp_path: Path) -> None:
+    """A cell showing many figures: each waits for a free renderer (here 2) before it starts."""
+    renderer = kernel_figures._Renderer(tmp_path, limit=2)
+
+    def render() -> tuple[str, None]:
+        started = time.time()
+        time.sleep(0.2)
+        return json.dumps([started, time.time()]), None
+
+    shown = [renderer.submit(render) for _ in range(5)]
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [  # as IPython publishes a formatter's (data, metadata)
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": data}, metadata={"image/png": metadata}
+        )
+        for data, metadata in filter(None, shown)
+    ]
+    nb.cells = [cell]
+    assert kernel_figures.fill(nb, tmp_path) == 5
+    spans = [json.loads(output.data["image/png"]) for output in cell.outputs]
+    for start, _ in spans:
+        assert sum(begin <= start < end for begin, end in spans) <= 2, spans
+
+
 def test_a_notebook_without_placeholders_is_left_alone(tmp_path: Path) -> None:
     nb = _notebook_with_placeholder("0001.json", 1)
     del nb.cells[0].outputs[1].metadata["image/png"]

@@ -128,16 +128,27 @@ def _redraw_in_renderer_when_inline() -> None:
 
 
 class _Renderer:
-    """Forks one child per figure shown; each writes `<n>.json` into `directory`."""
+    """Forks one child per figure shown; each writes `<n>.json` into `directory`.
 
-    def __init__(self, directory: Path) -> None:
+    At most `limit` children render at once (four per CPU: the figures of a cell or two; one per
+    CPU would keep the kernel waiting): a loop that shows hundreds of figures waits for one to
+    finish before the next starts, as it would wait for its own rendering, instead of forking
+    hundreds of processes.
+    """
+
+    def __init__(self, directory: Path, limit: int | None = None) -> None:
         self.directory = directory
+        self.limit = limit or 4 * _cpus()
         self.count = 0
         self.children: list[int] = []
 
     def submit(self, render: Callable[[], Any]) -> tuple[str, dict[str, Any]] | None:
         """Start rendering; the placeholder and its metadata, or None to render here."""
         self._reap()
+        while len(self.children) >= self.limit:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.children[0], 0)
+            del self.children[0]
         self.count += 1
         name = f"{self.count:04d}.json"
         try:
@@ -158,6 +169,13 @@ class _Renderer:
                 if os.waitpid(pid, os.WNOHANG)[0] == 0:
                     continue
             self.children.remove(pid)
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _render_child(render: Callable[[], Any], target: Path) -> None:

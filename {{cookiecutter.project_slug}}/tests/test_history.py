@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,20 @@ def write_run(
     )
     record.run_dir.mkdir(parents=True)
     return record.save()
+
+
+def test_run_json_holds_the_record_as_to_dict_gives_it(tmp_project: Path) -> None:
+    path = write_run(tmp_project, "20250101-090000-aaaa", "2025-01-01T09:00:00+00:00")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    record = RunRecord(
+        **{**saved, "run_dir": Path(saved["run_dir"]), "phases": []},
+    )
+    record.phases = [PhaseRecord(**phase) for phase in saved["phases"]]
+    assert saved == record.to_dict()
+    assert saved["run_dir"] == str(tmp_project / "reports" / "20250101-090000-aaaa")
+    assert saved["phases"][1]["metrics"] == {"test_roc_auc": 0.8, "decision": "promote"}
+    record.save(durable=False)  # a progress note: the same text
+    assert json.loads(path.read_text(encoding="utf-8")) == saved
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import platform
 import secrets
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -201,8 +201,17 @@ class RunRecord:
         data["run_dir"] = str(self.run_dir)
         return data
 
-    def save(self) -> Path:
-        """Write run.json atomically."""
+    def save(self, durable: bool = True) -> Path:
+        """Write run.json atomically (`durable=False`: a progress note, not synced to disk)."""
         target = self.run_dir / "run.json"
-        atomic_write_text(target, json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+        # The same JSON as to_dict() gives, without its deep copy (saved twice per phase).
+        text = json.dumps(self, indent=2, default=_json_value) + "\n"
+        atomic_write_text(target, text, durable)
         return target
+
+
+def _json_value(value: Any) -> Any:
+    """JSON form of what json cannot encode: dataclasses as dicts of their fields, else str."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return str(value)

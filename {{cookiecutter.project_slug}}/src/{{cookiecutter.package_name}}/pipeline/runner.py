@@ -312,7 +312,7 @@ def _run(
         ],
         git=git_state(root),
     )
-    record.save()
+    record.save(durable=False)
     progress.run_started(record)
     total = len(plan.selected)
     for index, phase in enumerate(plan.selected, start=1):
@@ -475,7 +475,7 @@ def _run_one(
     index, total = plan.selected.index(phase) + 1, len(plan.selected)
     phase_record.status = "running"
     phase_record.run_id = record.run_id
-    record.save()
+    record.save(durable=False)
     progress.phase_started(index, total, phase_record)
     started = time.perf_counter()
     try:
@@ -531,6 +531,6 @@ def _run_one(
         state.record_failure(phase.name, record.run_id, result.error)
     state.save()
     record.update_fingerprint()
-    record.save()
+    record.save(durable=False)
     progress.phase_finished(index, total, phase_record)
     return result.status == "succeeded"

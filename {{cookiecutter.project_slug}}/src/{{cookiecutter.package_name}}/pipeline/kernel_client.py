@@ -12,9 +12,14 @@ from __future__ import annotations
 import math
 import time
 from queue import Empty
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_core.utils import ensure_async, run_sync
+
+if TYPE_CHECKING:
+    from jupyter_client import KernelManager
 
 # How long IOPub may take to deliver a request's status before kernel_info is sent again:
 # messages published before the subscription reached the kernel are lost (ZeroMQ's slow
@@ -22,10 +27,10 @@ from jupyter_client.asynchronous import AsyncKernelClient
 IOPUB_GRACE_S = 0.02
 
 
-class ReadyKernelClient(AsyncKernelClient):  # type: ignore[misc]
-    """An AsyncKernelClient whose wait_for_ready does not wait for IOPub to fall quiet."""
+class _ReadyWait:
+    """The readiness wait, for the asynchronous client and the blocking one alike."""
 
-    async def wait_for_ready(self, timeout: float | None = None) -> None:
+    async def _wait_until_ready(self: Any, timeout: float | None = None) -> None:
         """Return once the kernel answered kernel_info on the shell channel and on IOPub."""
         deadline = time.monotonic() + (math.inf if timeout is None else timeout)
         sent: set[str] = set()
@@ -41,29 +46,47 @@ class ReadyKernelClient(AsyncKernelClient):  # type: ignore[misc]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
-    # AsyncKernelClient binds wait_for_ready to the base class's function, not by name.
-    _async_wait_for_ready = wait_for_ready
-
-    async def _reply_to(self, msg_id: str, deadline: float) -> dict[str, Any] | None:
+    async def _reply_to(self: Any, msg_id: str, deadline: float) -> dict[str, Any] | None:
         """The shell reply to `msg_id`, or None after a second (or at the deadline) without."""
         until = min(deadline, time.monotonic() + 1.0)
         while (left := until - time.monotonic()) > 0:
             try:
-                msg = await self.shell_channel.get_msg(timeout=left)
+                msg = await ensure_async(self.shell_channel.get_msg(timeout=left))
             except Empty:
                 return None
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
         return None
 
-    async def _iopub_saw(self, msg_ids: set[str], seconds: float) -> bool:
+    async def _iopub_saw(self: Any, msg_ids: set[str], seconds: float) -> bool:
         """Whether IOPub delivers a message caused by one of `msg_ids` within `seconds`."""
         until = time.monotonic() + seconds
         while (left := until - time.monotonic()) > 0:
             try:
-                msg = await self.iopub_channel.get_msg(timeout=left)
+                msg = await ensure_async(self.iopub_channel.get_msg(timeout=left))
             except Empty:
                 return False
             if msg["parent_header"].get("msg_id") in msg_ids:
                 return True
         return False
+
+
+class ReadyKernelClient(_ReadyWait, AsyncKernelClient):  # type: ignore[misc]
+    """An AsyncKernelClient whose wait_for_ready does not wait for IOPub to fall quiet."""
+
+    wait_for_ready = _ReadyWait._wait_until_ready
+    # AsyncKernelClient binds wait_for_ready to the base class's function, not by name.
+    _async_wait_for_ready = _ReadyWait._wait_until_ready
+
+
+class ReadyBlockingKernelClient(_ReadyWait, BlockingKernelClient):  # type: ignore[misc]
+    """The blocking flavour (the kernel pool waits with it in its own threads)."""
+
+    wait_for_ready = run_sync(_ReadyWait._wait_until_ready)
+
+
+def ready_blocking_client(km: KernelManager) -> ReadyBlockingKernelClient:
+    """A blocking client of `km`'s kernel, as `km.blocking_client()` makes one."""
+    client = ReadyBlockingKernelClient(parent=km)
+    client.load_connection_info(km.get_connection_info())
+    return client

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import functools
 import gc
 import io
 import json
@@ -90,11 +91,11 @@ def enable(shell: Any, directory: str | None = None) -> bool:
     # The inline backend registers its figure printer on this very object, possibly later
     # (when pyplot first draws): the class changes, the registrations stay.
     formatter.__class__ = BackgroundPNGFormatter
-    shell.events.register("pre_execute", _redraw_in_renderer_when_inline)
+    shell.events.register("pre_execute", functools.partial(_redraw_in_renderer_when_inline, shell))
     return True
 
 
-def _redraw_in_renderer_when_inline() -> None:
+def _redraw_in_renderer_when_inline(shell: Any) -> None:
     """Before each cell, once pyplot is imported: its redraw after cells leaves inline figures
     to the renderer (marked, they are drawn there first).
 
@@ -121,9 +122,7 @@ def _redraw_in_renderer_when_inline() -> None:
 
     draw_all_unless_inline._crisp = True  # type: ignore[attr-defined]
     pyplot._draw_all_if_interactive = draw_all_unless_inline
-    from IPython import get_ipython
-
-    callbacks = get_ipython().events.callbacks["post_execute"]
+    callbacks = shell.events.callbacks["post_execute"]
     callbacks[:] = [draw_all_unless_inline if cb is redraw else cb for cb in callbacks]
 
 
@@ -261,19 +260,25 @@ def _collect(path: Path, pid: int, wait: bool, timeout: float) -> dict[str, Any]
     """The child's JSON result, once it is there; an error when the child is gone without one."""
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(FileNotFoundError):
-            return json.loads(path.read_text(encoding="utf-8"))
+        if (result := _result(path)) is not None:
+            return result
         if not wait:
             return {"error": "the run stopped while it was rendering"}
-        if not _running(pid):
-            with contextlib.suppress(FileNotFoundError):  # it may have finished just now
-                return json.loads(path.read_text(encoding="utf-8"))
-            return {"error": "its renderer process ended without a result"}
+        if not _running(pid):  # it may have finished just now
+            return _result(path) or {"error": "its renderer process ended without a result"}
         if time.monotonic() > deadline:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
             return {"error": f"rendering took longer than {timeout:g} s"}
         time.sleep(0.005)
+
+
+def _result(path: Path) -> dict[str, Any] | None:
+    """The JSON a renderer wrote (it appears whole: written aside, then renamed), or None."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
 
 
 def _running(pid: int) -> bool:

@@ -24,11 +24,9 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from queue import Empty
 from typing import IO, TYPE_CHECKING, Any
 
 from .zygote import KERNEL_ARGS
@@ -252,14 +250,16 @@ class KernelPool:
     def _wait_ready(self, km: KernelManager, modules: tuple[str, ...]) -> None:
         """Wait until the kernel answers, then import `modules` in it (best effort).
 
-        Answering kernel_info on the shell channel is enough here: papermill's client checks
-        IOPub itself (kernel_client.py). jupyter_client's wait_for_ready would also wait for
-        IOPub to fall quiet for 0.2 s, on the way of the first phases.
+        With the runner's client (kernel_client.py): jupyter_client's wait_for_ready would also
+        wait for IOPub to fall quiet for 0.2 s, on the way of the first phases.
         """
-        client = km.blocking_client()
+        from .kernel_client import ready_blocking_client  # imports jupyter_client: not at start
+
+        client = ready_blocking_client(km)
         client.start_channels()
         try:
-            if not self._answers(client, km) or not modules:
+            client.wait_for_ready(timeout=self.startup_timeout)
+            if not modules:
                 return
             msg_id = client.execute(warmup_code(modules), silent=True, store_history=False)
             while not self._closing.is_set():
@@ -275,23 +275,6 @@ class KernelPool:
             return
         finally:
             client.stop_channels()
-
-    def _answers(self, client: Any, km: KernelManager) -> bool:
-        """Whether the kernel answers a kernel_info request within the start-up timeout."""
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline and not self._closing.is_set():
-            msg_id = client.kernel_info()
-            until = min(deadline, time.monotonic() + 1.0)  # then ask again, if it is alive
-            while (left := until - time.monotonic()) > 0:
-                try:
-                    reply = client.get_shell_msg(timeout=left)
-                except Empty:
-                    break
-                if reply["parent_header"].get("msg_id") == msg_id:
-                    return True
-            if not km.is_alive():
-                return False
-        return False
 
 
 def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 from test_runner import crisp, latest_record, use_project, write_notebook
 from trained_project import wait_until_gone
 
-from {{ cookiecutter.package_name }}.pipeline import kernel_figures
+from {{ cookiecutter.package_name }}.pipeline import kernel_figures, priority
 
 PARAMS = "shared:\n  seed: 1\nfigures:\n  title: shown\n"
 FIGURES = [
@@ -254,6 +255,26 @@ def test_no_more_figures_render_at_once_than_the_limit(tmp_path: Path) -> None:
     spans = [json.loads(output.data["image/png"]) for output in cell.outputs]
     for start, _ in spans:
         assert sum(begin <= start < end for begin, end in spans) <= 2, spans
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
+def test_figures_render_at_background_priority(tmp_path: Path) -> None:
+    """The kernel, running the next cell, goes first: renderers run at a lower CPU priority."""
+    renderer = kernel_figures._Renderer(tmp_path)
+    placeholder = renderer.submit(lambda: (str(os.getpriority(os.PRIO_PROCESS, 0)), None))
+    assert placeholder is not None
+    data, metadata = placeholder
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": data}, metadata={"image/png": metadata}
+        )
+    ]
+    nb.cells = [cell]
+    assert kernel_figures.fill(nb, tmp_path) == 1
+    expected = min(os.getpriority(os.PRIO_PROCESS, 0) + priority.BACKGROUND_NICE, 19)
+    assert int(cell.outputs[0].data["image/png"]) == expected
 
 
 def test_a_notebook_without_placeholders_is_left_alone(tmp_path: Path) -> None:

@@ -44,13 +44,15 @@ class ForkServer:
                 text=True,
                 start_new_session=True,  # Ctrl-C in the terminal reaches the runner only
             )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held from a command to its answer
+        self._write_lock = threading.Lock()  # held while a command line is written
 
     def _send(self, command: dict[str, Any]) -> None:
         assert self._process.stdin is not None
         try:
-            self._process.stdin.write(json.dumps(command) + "\n")
-            self._process.stdin.flush()
+            with self._write_lock:
+                self._process.stdin.write(json.dumps(command) + "\n")
+                self._process.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:
             raise ForkServerError(
                 f"the kernel fork server stopped ({exc}); its log is {self._log}"
@@ -65,6 +67,10 @@ class ForkServer:
                 f"its log is {self._log}"
             )
         return json.loads(line)
+
+    def prefetch(self, modules: Iterable[str]) -> None:
+        """Have the server import `modules`, in this order, whenever it has nothing else to do."""
+        self._send({"op": "prefetch", "modules": list(dict.fromkeys(modules))})
 
     def start_kernel(
         self,

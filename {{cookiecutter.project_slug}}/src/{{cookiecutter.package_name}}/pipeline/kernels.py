@@ -52,6 +52,11 @@ for name in {modules!r}:
 """
 
 
+_IMPORTED_SINCE_FORK = (
+    f"__import__('{__package__}.kernel_imports', fromlist=['_']).imported_since_fork()"
+)
+
+
 class KernelStartError(RuntimeError):
     """The phase's kernel could not be started (message names the kernel and the cause)."""
 
@@ -125,6 +130,15 @@ class KernelPool:
             self._pending[phase] = self._executor.submit(
                 self._start, dict(env), tuple(modules), log
             )
+
+    def prefetch(self, modules: Iterable[str]) -> None:
+        """Fork mode: the server imports `modules` (in order) while it is idle, for later phases.
+
+        Best effort: a server that has stopped is noticed when the next kernel is started.
+        """
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.prefetch(modules)
 
     def take(
         self,
@@ -278,10 +292,11 @@ class KernelPool:
 
 
 def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
-    """Names in the kernel's sys.modules (asked without touching its namespace); [] on failure.
+    """Modules a forked kernel imported after its fork (asked without touching its namespace).
 
-    What a finished phase had imported, including what libraries import lazily (pyarrow when
-    pandas reads Parquet, ...): the fork server imports these up front in the next run.
+    What a finished phase imported beyond what the fork server had imported for it, including
+    what libraries import lazily (pyarrow when pandas reads Parquet, ...): the fork server
+    imports these before it forks the phase's kernel in the next run. [] on failure.
     """
     client = km.blocking_client()
     client.start_channels()
@@ -291,7 +306,7 @@ def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
             silent=True,
             store_history=False,
             # One string, not a list: IPython shortens the repr of long lists ("...").
-            user_expressions={"modules": "' '.join(sorted(__import__('sys').modules))"},
+            user_expressions={"modules": _IMPORTED_SINCE_FORK},
         )
         while True:
             reply = client.get_shell_msg(timeout=timeout)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import atomic_write_text
-from . import kernel_figures
+from . import kernel_figures, priority
 
 TEMPLATES = Path(__file__).parent / "templates"
 _exporter: Any = None
@@ -87,7 +87,9 @@ class BackgroundExports:
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisp-export")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="crisp-export", initializer=priority.lower
+        )
         self._futures: dict[Path, Any] = {}
         self._executor.submit(prepare_exporter)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,9 +101,16 @@ def _declared(phase: Phase, digest: str, cache: dict[str, Any]) -> dict[str, Any
     return cache[digest]
 
 
-def make_plan(options: RunOptions, root: Path, state: State) -> Plan:
+def make_plan(
+    options: RunOptions,
+    root: Path,
+    state: State,
+    prefetch: Callable[[list[str]], None] | None = None,
+) -> Plan:
     """Discover phases, apply overrides, check every selected phase's parameters, decide what runs.
 
+    `prefetch` is given, as soon as the notebooks' imports are known (before their parameters
+    cells are read, which is slower), what the selected phases will import, in `import_order`.
     Raises ParamsError / PhaseError (user errors) before anything is written.
     """
     phases = discover(notebooks_dir(root)) if notebooks_dir(root).is_dir() else []
@@ -120,19 +127,17 @@ def make_plan(options: RunOptions, root: Path, state: State) -> Plan:
     whole = len(selected) == len(phases)
     declared_cache = state.cache("declared", whole)
     import_cache = state.cache("imports", whole)
+    found = {phase.name: _dependencies(phase, root, import_cache) for phase in selected}
+    loaded = {name: entry.get("kernel_modules", []) for name, entry in state.phases.items()}
     for phase in selected:
-        try:
-            found = sources.dependencies(phase.notebook, root / "src", import_cache)
-        except (OSError, ValueError) as exc:
-            raise PhaseError(
-                f"cannot read {phase.notebook.relative_to(root)} ({exc}); "
-                "fix the notebook or restore it from version control"
-            ) from None
-        declaration = _declared(phase, found.notebook_sha256, declared_cache)
+        modules[phase.name] = found[phase.name].modules
+        imports[phase.name] = found[phase.name].imports
+    if prefetch is not None:
+        prefetch(import_order([p.name for p in selected], modules, imports, loaded))
+    for phase in selected:
+        declaration = _declared(phase, found[phase.name].notebook_sha256, declared_cache)
         parameters[phase.name] = select_parameters(params, phase.section, declaration)
-        modules[phase.name] = found.modules
-        imports[phase.name] = found.imports
-        fingerprint = state.fingerprint(found, parameters[phase.name])
+        fingerprint = state.fingerprint(found[phase.name], parameters[phase.name])
         fingerprints[phase.name] = fingerprint
         upstream = [p.name for p in phases if p.number < phase.number]
         if options.force:
@@ -143,10 +148,47 @@ def make_plan(options: RunOptions, root: Path, state: State) -> Plan:
         reasons[phase.name] = why
         if why:
             reruns.append(phase.name)
-    loaded = {name: entry.get("kernel_modules", []) for name, entry in state.phases.items()}
     return Plan(
         root, phases, selected, params, parameters, fingerprints, modules, imports, reasons, loaded
     )
+
+
+def _dependencies(phase: Phase, root: Path, cache: dict[str, Any]) -> sources.Dependencies:
+    """The notebook's helper sources and imports; a PhaseError when it cannot be read."""
+    try:
+        return sources.dependencies(phase.notebook, root / "src", cache)
+    except (OSError, ValueError) as exc:
+        raise PhaseError(
+            f"cannot read {phase.notebook.relative_to(root)} ({exc}); "
+            "fix the notebook or restore it from version control"
+        ) from None
+
+
+def kernel_imports(
+    phase: str, modules: Mapping[str, list[str]], loaded: Mapping[str, list[str]]
+) -> list[str]:
+    """What a forked kernel for `phase` should find imported when it starts.
+
+    The notebook's imports, and what the phase imported itself in its last run (what libraries
+    import lazily). Function-level imports of the helpers are not waited for: they are prefetched.
+    """
+    return sorted({*modules[phase], *loaded.get(phase, [])})
+
+
+def import_order(
+    phases: list[str],
+    modules: Mapping[str, list[str]],
+    imports: Mapping[str, list[str]],
+    loaded: Mapping[str, list[str]],
+) -> list[str]:
+    """Every module `phases` may import, in the order the run needs them: each phase's
+    `kernel_imports` in phase order, then the helpers' function-level imports."""
+    order: dict[str, None] = {}
+    for phase in phases:
+        order.update(dict.fromkeys(kernel_imports(phase, modules, loaded)))
+    for phase in phases:
+        order.update(dict.fromkeys(sorted(imports[phase])))
+    return list(order)
 
 
 def status(options: RunOptions, root: Path | None = None) -> list[tuple[str, str, str]]:
@@ -244,13 +286,20 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
     early = options.force or not state.phases
     pool = _kernel_pool(root, options.kernel_start) if early else None
     try:
-        plan = make_plan(options, root, state)  # user errors come out before anything is written
+        # User errors come out before anything is written. The fork server starts importing
+        # what the phases need while the parameters cells are read.
+        plan = make_plan(options, root, state, pool.prefetch if pool else None)
         with _one_run_at_a_time(root):
             if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
                 state = State.load(root)
                 plan = make_plan(options, root, state)
             if pool is None and plan.to_run:
                 pool = _kernel_pool(root, options.kernel_start)
+                pool.prefetch(
+                    import_order(
+                        [p.name for p in plan.to_run], plan.modules, plan.imports, plan.loaded
+                    )
+                )
             return _run(options, progress, root, state, plan, started, pool)
     finally:
         if pool is not None:
@@ -416,13 +465,12 @@ def _kernel_request(
     """Arguments of KernelPool.prepare/take for `phase`: name, env, modules, kernel log.
 
     A spawned kernel pre-imports what the notebook's imports import. The fork server imports
-    once for all later kernels, so there it also takes function-level imports (skops when a
-    model is loaded, ...) and what the phase had imported at the end of its last run (what
-    libraries import lazily, such as pyarrow when pandas reads Parquet).
+    before the fork what the phase needs when it starts (`kernel_imports`); the rest it was
+    asked to prefetch it imports while it has nothing else to do.
     """
     env = phase_env(phase, run_dir, plan.root)
     if mode == "fork":
-        modules = sorted({*plan.imports[phase.name], *plan.loaded.get(phase.name, [])})
+        modules = kernel_imports(phase.name, plan.modules, plan.loaded)
     else:
         modules = plan.modules[phase.name]
     return phase.name, env, modules, run_dir / phase.name / "kernel.log"

@@ -4,10 +4,12 @@ Run by the runner as `python -m <package>.pipeline.zygote`. It reads one JSON co
 stdin and answers one JSON line on its stdout:
 
 - `{"op": "import", "modules": [...]}`: import these modules (errors ignored) -> `{"ok": true}`
-  (the runner sends, before each fork, what that phase will import: imports are done in phase
-  order, the next phase's while the current one runs)
+  (the runner sends, before each fork, what that phase's kernel needs when it starts)
 - `{"op": "fork", "connection_file", "cwd", "env", "log"}`: fork a child that becomes an
   IPython kernel (fresh namespace, run context from `env`) -> `{"pid": N}`
+- `{"op": "prefetch", "modules": [...]}`: no answer; import these, in order, whenever no command
+  is waiting (what later phases will need, imported while the current phase runs). A command
+  waits at most for the one module being imported.
 
 Nothing here runs user code before a fork, so every kernel starts from the same clean state
 with the imports already done. When stdin closes (the runner ended) or on SIGTERM, all kernels
@@ -17,12 +19,19 @@ are killed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
+import select
 import signal
 import sys
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from . import kernel_imports, priority
 
 # Loaded as matplotlib's backend inside a running kernel only: importing it here would
 # configure it for a process without IPython, and figures would not be shown.
@@ -69,6 +78,32 @@ def _preload(modules: list[str] | tuple[str, ...]) -> None:
             importlib.import_module(name)
 
 
+class _Commands:
+    """JSON commands, one per line on a file descriptor; can tell whether one is waiting."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        self._closed = False
+
+    def waiting(self) -> bool:
+        """Whether a command (or the end of input) can be read without blocking."""
+        if b"\n" in self._buffer or self._closed:
+            return True
+        return bool(select.select([self._fd], [], [], 0)[0])
+
+    def next(self) -> dict[str, Any] | None:
+        """The next command (blocks until it arrives); None when the input is closed."""
+        while b"\n" not in self._buffer:
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                self._closed = True
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+
 _children: set[int] = set()
 
 
@@ -107,6 +142,7 @@ def _become_kernel(command: dict[str, Any], protocol_fd: int) -> None:
     """In the forked child: detach, take the phase's environment, run an IPython kernel."""
     code = 1
     try:
+        gc.enable()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # kernel interrupts
@@ -121,6 +157,7 @@ def _become_kernel(command: dict[str, Any], protocol_fd: int) -> None:
         # ipykernel exits by itself when this server (its parent) goes away.
         os.environ["JPY_PARENT_PID"] = str(os.getppid())
         os.chdir(command["cwd"])
+        kernel_imports.mark_fork()
         if "numpy.random" in sys.modules:
             sys.modules["numpy.random"].seed()  # a new process would not share the RNG state
         from ipykernel import kernelapp
@@ -143,15 +180,33 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when this server stops
     signal.signal(signal.SIGTERM, _stop)
+    # Python's advice for fork without exec: no collections in the parent (they leave holes in
+    # pages the kernels share; imports are also faster), freeze before each fork, collect in
+    # the child. This process runs imports only, so there is little garbage to miss.
+    gc.disable()
+    commands = _Commands(sys.stdin.fileno())
+    later: deque[str] = deque()  # prefetched modules not imported yet
+    # Prefetching runs on a thread of low priority (the kernels forked from the main thread keep
+    # the normal one); one module at a time, so no import is under way when a kernel is forked.
+    background = ThreadPoolExecutor(1, "crisp-prefetch", initializer=priority.lower)
     try:
         _preload(_KERNEL)
-        for line in sys.stdin:
-            command = json.loads(line)
-            if command["op"] == "import":
+        while True:
+            while later and not commands.waiting():
+                background.submit(_preload, [later.popleft()]).result()
+            command = commands.next()
+            if command is None:
+                break
+            if command["op"] == "prefetch":
+                later.extend(command["modules"])
+            elif command["op"] == "import":
                 _preload(command["modules"])
                 protocol.write(json.dumps({"ok": True}) + "\n")
             elif command["op"] == "fork":
-                pid = os.fork()
+                gc.freeze()  # what is imported so far stays shared: the kernel's GC skips it
+                with warnings.catch_warnings():  # "multi-threaded" (the idle prefetch thread)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
                 if pid == 0:
                     _become_kernel(command, protocol_fd)
                 _children.add(pid)

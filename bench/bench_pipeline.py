@@ -2,7 +2,8 @@
 
 Bakes the template into a temporary directory and measures, side by side, the median of --repeat
 rounds (a round runs every scenario once, each on a fresh copy of the baked project, so every run
-does the same work and load from other work on the machine hits all scenarios alike):
+does the same work and load from other work on the machine hits all scenarios alike; a runner
+scenario runs right after the floor it is compared with):
 
 1. plain     the notebooks' code as one plain Python process (code cells concatenated, parameters
              injected, %-magics stripped, each notebook in a fresh namespace; figures are drawn
@@ -15,8 +16,9 @@ does the same work and load from other work on the machine hits all scenarios al
 4. no-op     `crisp run` with nothing changed
 5. helper    `crisp run` after editing a helper module used only by the last phase
 
-It prints wall times, the ratios 3/1, 3/2, 4/3 and 5/3, and each scenario's peak memory (largest
-resident set of any process it started, from resource.getrusage of the children).
+It prints wall times, the ratios 3/1 (also round by round: the machine's load drifts), 3/2, 4/3
+and 5/3, and each scenario's peak memory (largest resident set of any process it started, from
+resource.getrusage of the children).
 
     python bench/bench_pipeline.py [--repeat 3] [--problem-type regression] [--keep]
                                    [--kernel-start fork --kernel-start spawn]
@@ -207,18 +209,24 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
 
     plain = [str(python), str(inputs / "run_plain.py")]
     reference = [str(python), str(inputs / "run_papermill.py")]
+    # Each runner scenario right after the floor it is compared with, so that a change of load
+    # on the machine between the two (minutes apart otherwise) weighs less on their ratio.
     scenarios: list[tuple[str, Callable[[Path], list[str]], Callable[[Path], None] | None]] = [
         ("1 plain", lambda p: [*plain, str(p), str(inputs / "plain.json")], None),
-        ("1b plain+png", lambda p: [*plain, str(p), str(inputs / "plain.json"), "png"], None),
-        ("2 papermill", lambda p: [*reference, str(p), str(inputs / "papermill.json")], None),
     ]
     for mode in kernel_modes:
         label = "3 runner" if mode == kernel_modes[0] else f"3 runner/{mode}"
         scenarios.append(
             (label, lambda p, m=mode: [*crisp, "run", "--force", "--kernel-start", m], None)
         )
+    scenarios.append(
+        ("1b plain+png", lambda p: [*plain, str(p), str(inputs / "plain.json"), "png"], None)
+    )
     # The same work on a project that ran before: the fork server knows every phase's imports.
     scenarios.append(("3b forced rerun", lambda p: [*crisp, "run", "--force"], run_once))
+    scenarios.append(
+        ("2 papermill", lambda p: [*reference, str(p), str(inputs / "papermill.json")], None)
+    )
     scenarios.append(("4 no-op", lambda p: [*crisp, "run"], run_once))
     scenarios.append(("5 helper", lambda p: [*crisp, "run"], edit_helper))
 
@@ -239,12 +247,13 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmedians of {repeat} run(s), {problem_type}, {os.cpu_count()} CPUs, load {load}:")
     median = {label: statistics.median(w for w, _ in runs) for label, runs in results.items()}
-    for label, runs in results.items():
+    for label, runs in sorted(results.items()):
         peak = max(p for _, p in runs)
         print(f"  {label:<14} {median[label]:7.2f} s   peak memory {peak:6.0f} MiB")
-    print("ratios:")
+    print("ratios (of the medians):")
     ratio = median["3 runner"] / median["1 plain"]
-    print(f"  3/1 runner / plain        {ratio:6.2f}  (target <= 1.2)")
+    rounds = ", ".join(f"{r:.2f}" for r in _ratios(results["3 runner"], results["1 plain"]))
+    print(f"  3/1 runner / plain        {ratio:6.2f}  (target <= 1.2; round by round: {rounds})")
     ratio = median["3 runner"] / median["1b plain+png"]
     print(f"  3/1b runner / plain+png   {ratio:6.2f}  (the floor when figures are rendered too)")
     print(f"  3/2 runner / papermill    {median['3 runner'] / median['2 papermill']:6.2f}")
@@ -255,6 +264,11 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
         f"(no-op {median['4 no-op']:.2f} s, target < 1 s)"
     )
     print(f"  5/3 helper edit / runner  {median['5 helper'] / median['3 runner']:6.2f}")
+
+
+def _ratios(runs: list[tuple[float, float]], floors: list[tuple[float, float]]) -> list[float]:
+    """Wall-time ratio of each round's run to the same round's floor."""
+    return [run / floor for (run, _), (floor, _) in zip(runs, floors, strict=True)]
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ def test_eda_plots(frame: pd.DataFrame) -> None:
     by_class = plots.numeric_distributions(frame, NUMERIC[:2], target="churned")
     _check(by_class, 2)
     assert len(by_class.axes[0].get_legend().get_texts()) == 2
+    assert by_class.axes[1].get_legend() is None, "one legend for the figure"
     _check(plots.categorical_counts(frame, CATEGORICAL), 2)
     _check(plots.target_distribution(frame["churned"], "classification"), 1)
     _check(plots.target_distribution(frame["tenure_months"], "regression"), 1)
@@ -84,4 +85,5 @@ def test_drift_distributions(frame: pd.DataFrame) -> None:
     _check(fig, 2)
     numeric_ax, categorical_ax = fig.axes
     assert [t.get_text() for t in numeric_ax.get_legend().get_texts()] == ["reference", "current"]
+    assert categorical_ax.get_legend() is None, "one legend for the figure"
     assert len(categorical_ax.patches) == 2 * frame["contract"].nunique()

@@ -83,7 +83,7 @@ def numeric_distributions(
                 data, bins=bins, alpha=0.55, density=len(groups) > 1, label=label, **FILLED_HIST
             )
         ax.set_title(str(column))
-        if len(groups) > 1:
+        if len(groups) > 1 and ax is axes[0]:  # the same classes in every panel: one legend
             ax.legend(title=str(target), fontsize="small")
     fig.suptitle("Numeric features")
     return fig
@@ -235,6 +235,7 @@ def drift_distributions(
     side-by-side category shares (categorical)."""
     fig, axes = _figure(len(columns))
     features = schema.get("features", {})
+    legend_shown = False
     for ax, column in zip(axes, columns, strict=False):
         ref, cur = reference[column], current.get(column)
         if cur is None:
@@ -273,6 +274,8 @@ def drift_distributions(
             ax.set_xticks(x, [str(i) for i in shares.index], rotation=30, ha="right")
             ax.set_ylabel("share")
         ax.set_title(str(column))
-        ax.legend(fontsize="small")
+        if not legend_shown:  # the same two series in every panel: one legend
+            ax.legend(fontsize="small")
+            legend_shown = True
     fig.suptitle("Reference vs current data")
     return fig

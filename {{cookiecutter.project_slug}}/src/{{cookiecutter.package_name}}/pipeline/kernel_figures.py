@@ -6,8 +6,8 @@ figure, with dozens of figures per run. In a pipeline kernel (`crisp run`):
 
 - when a figure is shown, the kernel forks a child that renders that snapshot of the figure
   exactly as Jupyter would (the redraw's layout pass first, then the inline backend's own PNG
-  settings) and
-  writes it to the phase's figures folder; the kernel goes on with the next cell meanwhile;
+  settings) and writes it to the phase's figures folder; the kernel goes on with the next cell
+  meanwhile;
 - the output holds a placeholder that names the file; `fill`, in the runner, puts each PNG in its
   place once the notebook has run, before its report is written. The PNGs are identical to the
   ones Jupyter shows.

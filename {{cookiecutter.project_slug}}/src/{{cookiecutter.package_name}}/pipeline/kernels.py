@@ -39,6 +39,10 @@ KERNEL_NAME = "python3"
 # blocking one, cell timeouts are never raised); this one is also ready without a 0.2 s wait.
 CLIENT_CLASS = f"{__package__}.kernel_client.ReadyKernelClient"
 MODES = ("fork", "spawn")
+# Kernels to prepare ahead of the running phase. Two from the fork server: it then has the next
+# two phases' imports before it goes on to prefetching, which a kernel request cannot interrupt;
+# one spawned kernel (each imports for itself, beside the running phase).
+AHEAD = {"fork": 2, "spawn": 1}
 DEFAULT_MODE = "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
 # Runs inside a spawned kernel via exec(..., dict()): nothing lands in the notebook's namespace.
@@ -68,7 +72,7 @@ def warmup_code(modules: Iterable[str]) -> str:
 
 
 class KernelPool:
-    """Prepares kernels for upcoming phases in the background; hands them out one at a time.
+    """Prepares kernels for the next `ahead` phases in the background; hands them out one at a time.
 
     In fork mode the fork server starts at once, with `server_env`. It logs to a temporary file
     that `close(log_to=...)` keeps as the run's log (the run's folder may not exist yet).
@@ -81,15 +85,17 @@ class KernelPool:
         server_env: Mapping[str, str] | None = None,
         kernel_name: str = KERNEL_NAME,
         startup_timeout: float = 120.0,
-        workers: int = 1,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"kernel start mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.cwd = Path(cwd)
         self.mode = mode
+        self.ahead = AHEAD[mode]
         self.kernel_name = kernel_name
         self.startup_timeout = startup_timeout
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crisp-kernel")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.ahead, thread_name_prefix="crisp-kernel"
+        )
         self._pending: dict[str, Future[KernelManager]] = {}
         self._live: set[KernelManager] = set()
         self._lock = threading.Lock()

@@ -26,10 +26,6 @@ from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log
 from .state import Fingerprint, State
 
 DEFAULT_TIMEOUT = 3600.0  # seconds per cell
-# Kernels started ahead of the running phase. Two from the fork server: it then has the next two
-# phases' imports before it goes on to prefetching, which a kernel request cannot interrupt; one
-# spawned kernel (each imports for itself, beside the running phase).
-LOOKAHEAD = {"fork": 2, "spawn": 1}
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
@@ -79,6 +75,11 @@ class Plan:
     def to_run(self) -> list[Phase]:
         """Selected phases that run, in order."""
         return [phase for phase in self.selected if self.reasons[phase.name]]
+
+    def import_order(self) -> list[str]:
+        """What the phases that run will import, in the order they need it (`import_order`)."""
+        names = [phase.name for phase in self.to_run]
+        return import_order(names, self.modules, self.imports, self.loaded)
 
 
 def notebooks_dir(root: Path) -> Path:
@@ -167,7 +168,7 @@ def _dependencies(phase: Phase, root: Path, cache: dict[str, Any]) -> sources.De
         ) from None
 
 
-def kernel_imports(
+def startup_modules(
     phase: str, modules: Mapping[str, list[str]], loaded: Mapping[str, list[str]]
 ) -> list[str]:
     """What a forked kernel for `phase` should find imported when it starts.
@@ -185,10 +186,10 @@ def import_order(
     loaded: Mapping[str, list[str]],
 ) -> list[str]:
     """Every module `phases` may import, in the order the run needs them: each phase's
-    `kernel_imports` in phase order, then the helpers' function-level imports."""
+    `startup_modules` in phase order, then the helpers' function-level imports."""
     order: dict[str, None] = {}
     for phase in phases:
-        order.update(dict.fromkeys(kernel_imports(phase, modules, loaded)))
+        order.update(dict.fromkeys(startup_modules(phase, modules, loaded)))
     for phase in phases:
         order.update(dict.fromkeys(sorted(imports[phase])))
     return list(order)
@@ -298,11 +299,7 @@ def run(options: RunOptions, progress: Progress, root: Path | None = None) -> Ru
                 plan = make_plan(options, root, state)
             if pool is None and plan.to_run:
                 pool = _kernel_pool(root, options.kernel_start)
-                pool.prefetch(
-                    import_order(
-                        [p.name for p in plan.to_run], plan.modules, plan.imports, plan.loaded
-                    )
-                )
+                pool.prefetch(plan.import_order())
             return _run(options, progress, root, state, plan, started, pool)
     finally:
         if pool is not None:
@@ -459,9 +456,7 @@ def _kernel_pool(root: Path, mode: str) -> KernelPool:
     env = project_env(root)
     # As ipykernel does: inline figures unless the user chose a backend.
     env.setdefault("MPLBACKEND", os.environ.get("MPLBACKEND", INLINE_BACKEND))
-    return KernelPool(
-        cwd=notebooks_dir(root), mode=mode, server_env=env, workers=LOOKAHEAD.get(mode, 1)
-    )
+    return KernelPool(cwd=notebooks_dir(root), mode=mode, server_env=env)
 
 
 def _kernel_request(
@@ -470,12 +465,12 @@ def _kernel_request(
     """Arguments of KernelPool.prepare/take for `phase`: name, env, modules, kernel log.
 
     A spawned kernel pre-imports what the notebook's imports import. The fork server imports
-    before the fork what the phase needs when it starts (`kernel_imports`); the rest it was
+    before the fork what the phase needs when it starts (`startup_modules`); the rest it was
     asked to prefetch it imports while it has nothing else to do.
     """
     env = phase_env(phase, run_dir, plan.root)
     if mode == "fork":
-        modules = kernel_imports(phase.name, plan.modules, plan.loaded)
+        modules = startup_modules(phase.name, plan.modules, plan.loaded)
     else:
         modules = plan.modules[phase.name]
     return phase.name, env, modules, run_dir / phase.name / "kernel.log"
@@ -498,7 +493,7 @@ def _run_phases(
     exports = BackgroundExports()
     try:
         for position, phase in enumerate(to_run):
-            for upcoming in to_run[position + 1 : position + 1 + LOOKAHEAD[pool.mode]]:
+            for upcoming in to_run[position + 1 : position + 1 + pool.ahead]:
                 pool.prepare(*_kernel_request(upcoming, plan, record.run_dir, pool.mode))
             if not _run_one(phase, plan, record, state, pool, options, progress, exports):
                 return

@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := build/demo
 DEMO_PROJECT := $(DEMO_DIR)/customer-churn
+# One project baked with the defaults and set up once per `make test`: the runner's tests and the
+# real-table tests run in its environment, the template's tests use it instead of installing anew.
+TEST_DIR := build/test
+TEST_PROJECT := $(TEST_DIR)/customer-churn
+PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test lint bench clean
@@ -27,11 +32,14 @@ demo: setup  ## Bake a project with the defaults into build/demo and run its who
 	@echo "Reports: $(CURDIR)/$(DEMO_PROJECT)/reports/latest/index.html"
 
 test: setup  ## Run the template's tests (bakes projects, runs their tests and pipelines)
-	$(BIN)/python -m pytest
+	rm -rf $(TEST_DIR)
+	$(BIN)/cookiecutter --no-input --output-dir $(TEST_DIR) .
+	$(MAKE) -C $(TEST_PROJECT) setup
+	CRISP_TEST_PROJECT=$(CURDIR)/$(TEST_PROJECT) $(BIN)/python tests/run.py $(PYTEST_ARGS)
 
 lint: setup  ## Lint the template's own Python (hooks, tests, bench)
-	$(BIN)/ruff check hooks tests bench
-	$(BIN)/ruff format --check hooks tests bench
+	$(BIN)/ruff check hooks tests bench runner
+	$(BIN)/ruff format --check hooks tests bench runner
 
 bench: setup  ## Benchmark the runner against plain Python and papermill
 	$(BIN)/python bench/bench_pipeline.py

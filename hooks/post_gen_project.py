@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,6 +37,16 @@ def remove_unneeded(project: Path, answers: dict[str, str]) -> list[str]:
     return removed
 
 
+CACHES = ("__pycache__", ".ruff_cache", ".pytest_cache", "*.egg-info")
+
+
+def remove_caches(project: Path) -> None:
+    """Drop tool caches that came along with folders copied verbatim (the runner's)."""
+    for pattern in CACHES:
+        for cache in sorted(project.rglob(pattern), reverse=True):
+            shutil.rmtree(cache, ignore_errors=True)
+
+
 def read_text(path: Path) -> str | None:
     """The file's text, or None for binary files."""
     data = path.read_bytes()
@@ -54,8 +65,10 @@ def unrendered(project: Path, copy_without_render: list[str]) -> list[str]:
         relative = path.relative_to(project).as_posix()
         if not path.is_file() or relative.startswith(".git/"):
             continue
-        if any(fnmatch.fnmatch(relative, pattern) for pattern in copy_without_render):
-            continue
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern) for p in prefixes for pattern in copy_without_render):
+            continue  # copied verbatim, or inside a folder copied verbatim (the runner)
         text = read_text(path)
         if text is None:
             continue
@@ -80,6 +93,7 @@ def main() -> int:
     # fmt: on
     project = Path.cwd()
     remove_unneeded(project, answers)
+    remove_caches(project)
     problems = unrendered(project, copy_without_render)
     for message in problems:
         print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from functools import cache
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from {{ cookiecutter.package_name }} import data
 
 DEMO_ROWS = 400
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 @cache
@@ -32,9 +34,13 @@ def demo_frame_regression() -> pd.DataFrame:
 
 @pytest.fixture
 def tmp_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary project root (CRISP_PROJECT_ROOT), outside any run: artifacts go there."""
+    """A temporary project root (CRISP_PROJECT_ROOT), outside any run: artifacts go there.
+
+    It has this project's pyproject.toml (the runner's settings), not its code.
+    """
     root = tmp_path / "project"
     root.mkdir()
+    shutil.copy2(PROJECT / "pyproject.toml", root / "pyproject.toml")
     monkeypatch.setenv("CRISP_PROJECT_ROOT", str(root))
     monkeypatch.delenv("CRISP_RUN_DIR", raising=False)
     monkeypatch.delenv("CRISP_PHASE", raising=False)

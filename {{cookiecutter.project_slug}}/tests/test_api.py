@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from crisp.files import to_jsonable
 from trained_project import KEY_COLUMNS, PROBLEM_TYPE, TARGET, crisp_command, env, trained
 
 from {{ cookiecutter.package_name }} import artifacts, data, prediction
@@ -141,7 +142,7 @@ def test_predict_one_record_like_the_batch_command(
     monkeypatch.setenv("CRISP_PROJECT_ROOT", str(project))
     model, _, schema = prediction.production_model()
     local = prediction.predict_frame(model, pd.DataFrame([record]), schema, PROBLEM_TYPE)
-    expected = artifacts.to_jsonable(local.to_dict(orient="records"))[0]
+    expected = to_jsonable(local.to_dict(orient="records"))[0]
     assert served.keys() == expected.keys()
     for column, value in expected.items():
         assert served[column] == pytest.approx(value)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from crisp import cli
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
@@ -25,7 +26,6 @@ from {{ cookiecutter.package_name }} import (
     preparation,
     registry,
 )
-from {{ cookiecutter.package_name }}.pipeline import cli
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
 

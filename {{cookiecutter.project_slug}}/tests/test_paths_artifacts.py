@@ -1,4 +1,4 @@
-"""paths, runlog and artifacts: project paths, run records, atomic artifacts, safe models."""
+"""paths and artifacts: project paths, the catalog, artifacts logged for the run, safe models."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from crisp import context
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -24,7 +25,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from {{ cookiecutter.package_name }} import artifacts, paths, preparation, runlog, schema
+from {{ cookiecutter.package_name }} import artifacts, paths, preparation, schema
 
 # ---------------------------------------------------------------- paths
 
@@ -52,19 +53,19 @@ def test_relative_inside_and_outside(tmp_project):
     assert paths.relative(outside) == outside.as_posix()
 
 
-# ---------------------------------------------------------------- runlog
+# ---------------------------------------------------------------- artifacts in a run
 
 
-def test_runlog_does_nothing_outside_a_run(tmp_project):
-    assert not runlog.active()
+def test_run_context_does_nothing_outside_a_run(tmp_project):
+    assert not context.active()
     artifacts.save_json("schema", {"a": 1})
-    runlog.record_quality([{"name": "x", "passed": True}])
-    runlog.record_metrics({"auc": 0.9})
+    context.record_quality([{"name": "x", "passed": True}])
+    context.record_metrics({"auc": 0.9})
     assert not (tmp_project / "reports").exists()
 
 
-def test_runlog_records_io_quality_and_metrics(run_phase_dir, tmp_project):
-    assert runlog.active()
+def test_run_context_records_io_quality_and_metrics(run_phase_dir, tmp_project):
+    assert context.active()
     written = artifacts.save_json("schema", {"a": 1})
     assert artifacts.load_json("schema") == {"a": 1}
     lines = [json.loads(x) for x in (run_phase_dir / "io.jsonl").read_text().splitlines()]
@@ -74,25 +75,14 @@ def test_runlog_records_io_quality_and_metrics(run_phase_dir, tmp_project):
         {"op": "write", "path": path, "sha256": digest},
         {"op": "read", "path": path, "sha256": digest},
     ]
-    runlog.record_quality([{"name": "rows", "passed": False}, {"name": "target", "passed": True}])
-    runlog.record_quality([{"name": "rows", "passed": True}])
+    context.record_quality([{"name": "rows", "passed": False}, {"name": "target", "passed": True}])
+    context.record_quality([{"name": "rows", "passed": True}])
     quality = json.loads((run_phase_dir / "quality.json").read_text())
     assert quality == [{"name": "target", "passed": True}, {"name": "rows", "passed": True}]
-    runlog.record_metrics({"rows": np.int64(3), "auc": 0.8})
-    runlog.record_metrics({"auc": np.float64(0.85), "model": "ridge"})
+    context.record_metrics({"rows": np.int64(3), "auc": 0.8})
+    context.record_metrics({"auc": np.float64(0.85), "model": "ridge"})
     metrics = json.loads((run_phase_dir / "metrics.json").read_text())
     assert metrics == {"rows": 3, "auc": 0.85, "model": "ridge"}
-
-
-def test_log_io_rejects_unknown_op(run_phase_dir, tmp_project):
-    with pytest.raises(ValueError, match="'read' or 'write'"):
-        runlog.log_io("delete", tmp_project)
-
-
-def test_sha256_file(tmp_path):
-    target = tmp_path / "f.bin"
-    target.write_bytes(b"abc" * 1000)
-    assert runlog.sha256_file(target) == hashlib.sha256(b"abc" * 1000).hexdigest()
 
 
 # ---------------------------------------------------------------- catalog and JSON/text/tables
@@ -157,29 +147,6 @@ def test_failed_serialisation_leaves_the_old_file_intact(tmp_project):
         artifacts.save_json("evaluation", {"decision": object()})
     assert json.loads(target.read_text()) == {"decision": "promote"}
     assert os.listdir(target.parent) == [target.name]
-
-
-def test_failed_replace_leaves_the_old_file_and_no_temp_file(tmp_project, monkeypatch):
-    target = tmp_project / "a" / "b" / "file.txt"
-    artifacts.atomic_write_text(target, "old")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(artifacts.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        artifacts.atomic_write_bytes(target, b"new")
-    assert target.read_text() == "old"
-    assert os.listdir(target.parent) == ["file.txt"]
-
-
-def test_atomic_write_creates_parents_with_normal_permissions(tmp_project):
-    target = tmp_project / "deep" / "er" / "f.txt"
-    artifacts.atomic_write_text(target, "héllo")
-    assert target.read_text(encoding="utf-8") == "héllo"
-    mask = os.umask(0)
-    os.umask(mask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_text_round_trip(tmp_project):

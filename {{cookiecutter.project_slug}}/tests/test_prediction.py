@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from crisp import cli
 from sklearn.linear_model import LogisticRegression, Ridge
 from trained_project import KEY_COLUMNS, PROBLEM_TYPE, TARGET, trained
 
 from {{ cookiecutter.package_name }} import data, modelling, prediction, preparation, registry, schema
-from {{ cookiecutter.package_name }}.pipeline import cli
 
 PROBLEMS = ("classification", "regression")
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from crisp import runner
+from crisp.project import Project
+from crisp.records import PhaseRecord, RunRecord
+
 from {{ cookiecutter.package_name }} import registry, tracking
-from {{ cookiecutter.package_name }}.pipeline import runner
-from {{ cookiecutter.package_name }}.pipeline.records import PhaseRecord, RunRecord
 
 mlflow_tracking = pytest.importorskip("mlflow.tracking")
 
@@ -129,7 +131,8 @@ def test_runner_logs_failed_runs_and_skips_runs_that_did_nothing(
 ) -> None:
     root, _, client = logged
     failed = make_record(root, "20250103-090000-ef01", status="failed")
-    runner._track(failed, root)
+    hook = "{{ cookiecutter.package_name }}.tracking:log_run_safely"
+    runner._after_run(failed, Project(root=root, after_run=hook))
     assert "logged to MLflow: experiment tracked-project" in capsys.readouterr().out
     experiment = client.get_experiment_by_name("tracked-project")
     (found,) = client.search_runs(

@@ -2,7 +2,6 @@
 
 test_prediction, test_api and test_model_loop share it (a plain module, not a fixture file, so the
 run happens once per test session). Tests that change models or the registry work on a copy.
-Also the helpers of the runner and reliability tests that run `crisp` and look for its kernels.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -23,9 +21,9 @@ import yaml
 import {{ cookiecutter.package_name }}
 
 PACKAGE = {{ cookiecutter.package_name }}.__name__
-PACKAGE_SRC = Path({{ cookiecutter.package_name }}.__file__).resolve().parents[1]
 PROJECT = Path(__file__).resolve().parents[1]
-COPIED = ("params.yaml", "pyproject.toml", "notebooks", "src")
+# The helper package is not copied: copies run this checkout's (installed) package.
+COPIED = ("params.yaml", "pyproject.toml", "notebooks")
 PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))
 PROBLEM_TYPE: str = PARAMS["shared"]["problem_type"]
 TARGET: str = PARAMS["shared"]["target"]
@@ -43,17 +41,15 @@ _trained: Path | None = None
 
 
 def env(root: Path) -> dict[str, str]:
-    """Environment of a `crisp` subprocess on `root`; the package importable from any cwd."""
+    """Environment of a `crisp` subprocess on the project copy at `root`."""
     variables = {k: v for k, v in os.environ.items() if k not in ("CRISP_RUN_DIR", "CRISP_PHASE")}
-    paths = [str(PACKAGE_SRC), *filter(None, variables.get("PYTHONPATH", "").split(os.pathsep))]
-    variables["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
     variables["CRISP_PROJECT_ROOT"] = str(root)
     return variables
 
 
 def crisp_command(*args: str) -> list[str]:
     """The `crisp` command line run by this interpreter."""
-    return [sys.executable, "-m", f"{PACKAGE}.pipeline", *args]
+    return [sys.executable, "-m", "crisp", *args]
 
 
 def crisp(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -128,28 +124,3 @@ def copy_of_trained(factory: pytest.TempPathFactory, name: str) -> Path:
     root = factory.mktemp(name) / "project"
     shutil.copytree(trained(factory), root, symlinks=True)
     return root
-
-
-def kernel_pids(root: Path) -> list[int]:
-    """Live processes started for the project at `root` (their environment names it)."""
-    marker = f"CRISP_PROJECT_ROOT={root}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in environ.split(b"\0") and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def wait_until_gone(root: Path, seconds: float = 10.0) -> list[int]:
-    """Processes of the project at `root` still alive after up to `seconds`."""
-    deadline = time.monotonic() + seconds
-    while (pids := kernel_pids(root)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return pids

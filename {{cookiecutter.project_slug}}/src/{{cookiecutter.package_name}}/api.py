@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Annotated, Any
 
 import pandas as pd
+from crisp.files import to_jsonable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
-from . import artifacts, prediction
+from . import prediction
 
 BATCH_KEY = "records"
 Message = MutableMapping[str, Any]
@@ -225,7 +226,7 @@ def create_app(
             "key_columns": keys,
             "limits": {"max_batch": max_batch, "max_body_bytes": max_body_bytes},
         }
-        return JSONResponse(artifacts.to_jsonable(content))
+        return JSONResponse(to_jsonable(content))
 
     @app.post("/predict")
     def predict(payload: payload_type) -> JSONResponse:  # type: ignore[valid-type]
@@ -243,7 +244,7 @@ def create_app(
             "predictions": result.to_dict(orient="records"),
             "warnings": result.attrs.get("warnings", []),
         }
-        return JSONResponse(artifacts.to_jsonable(content))
+        return JSONResponse(to_jsonable(content))
 
     return app
 

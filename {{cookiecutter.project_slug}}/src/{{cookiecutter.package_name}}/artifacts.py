@@ -7,18 +7,15 @@ skops are imported inside the functions that need them, so the runner can import
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
-import math
-import os
-import re
-import sys
-import tempfile
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import paths, runlog
+from crisp import context
+from crisp.files import atomic_write_bytes, atomic_write_text, to_json
+
+from . import paths
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -129,96 +126,11 @@ def _require(target: Path, label: str) -> None:
     raise ArtifactMissingError(f"{where} does not exist: {hint}")
 
 
-# ---------------------------------------------------------------- atomic writes
-
-
-@functools.cache
-def _new_file_mode() -> int:
-    """Mode a plain open() would give a new file (0o666 minus the umask)."""
-    try:  # Linux: read the umask without changing it (os.umask would, briefly, for all threads)
-        status = Path("/proc/self/status").read_text()
-        mask = int(re.search(r"^Umask:\s*([0-7]+)", status, re.M).group(1), 8)
-    except (OSError, AttributeError):
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write `data` to `path` atomically: temp file in the same folder, fsync, os.replace.
-
-    Parent folders are created; on any failure the temp file is removed and `path` is untouched.
-    `durable=False` skips the fsync (~10 ms): for a file rewritten as work progresses, whose
-    last version only has to survive a crash of this process, not of the machine.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    """Write UTF-8 text to `path` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), durable)
-
-
-# ---------------------------------------------------------------- JSON and text
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain-Python copy of `obj`: numpy/pandas scalars and arrays converted, NaN/inf -> None."""
-    np = sys.modules.get("numpy")  # only loaded modules can have produced such objects
-    pd = sys.modules.get("pandas")
-    if isinstance(obj, dict):
-        return {str(key): to_jsonable(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(value) for value in obj]
-    if isinstance(obj, set | frozenset):
-        return sorted((to_jsonable(value) for value in obj), key=str)
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, str | int | bool):
-        return obj
-    if pd is not None and (obj is pd.NA or obj is pd.NaT):
-        return None
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if pd is not None:
-        if isinstance(obj, pd.DataFrame):
-            return to_jsonable(obj.to_dict(orient="records"))
-        if isinstance(obj, pd.Series):
-            return to_jsonable(obj.to_dict())
-    if np is not None:
-        if isinstance(obj, np.ndarray):
-            return to_jsonable(obj.tolist())
-        if isinstance(obj, np.generic):
-            return to_jsonable(obj.item())
-    raise TypeError(f"cannot store a value of type {type(obj).__name__} as JSON: {obj!r:.80}")
-
-
-def to_json(obj: Any) -> str:
-    """JSON text (indent 2, key order kept, NaN as null) of `obj`."""
-    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
 def save_json(name_or_path: str | Path, obj: Any) -> Path:
     """Save `obj` as JSON; returns the path written."""
     target, _ = _target(name_or_path)
     atomic_write_text(target, to_json(obj))
-    runlog.log_io("write", target)
+    context.log_io("write", target)
     return target
 
 
@@ -227,7 +139,7 @@ def load_json(name_or_path: str | Path) -> Any:
     target, label = _target(name_or_path)
     _require(target, label)
     value = json.loads(target.read_text(encoding="utf-8"))
-    runlog.log_io("read", target)
+    context.log_io("read", target)
     return value
 
 
@@ -235,7 +147,7 @@ def save_text(name_or_path: str | Path, text: str) -> Path:
     """Save UTF-8 text (Markdown, HTML, ...); returns the path written."""
     target, _ = _target(name_or_path)
     atomic_write_text(target, text)
-    runlog.log_io("write", target)
+    context.log_io("write", target)
     return target
 
 
@@ -244,7 +156,7 @@ def load_text(name_or_path: str | Path) -> str:
     target, label = _target(name_or_path)
     _require(target, label)
     text = target.read_text(encoding="utf-8")
-    runlog.log_io("read", target)
+    context.log_io("read", target)
     return text
 
 
@@ -261,7 +173,7 @@ def save_table(name_or_path: str | Path, df: pd.DataFrame) -> Path:
         df.to_parquet(buffer, index=False)
         data = buffer.getvalue()
     atomic_write_bytes(target, data)
-    runlog.log_io("write", target)
+    context.log_io("write", target)
     return target
 
 
@@ -275,7 +187,7 @@ def load_table(name_or_path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(target, encoding="utf-8")
     else:
         df = pd.read_parquet(target)
-    runlog.log_io("read", target)
+    context.log_io("read", target)
     return df
 
 
@@ -308,8 +220,8 @@ def save_model(name_or_path: str | Path, model: Any, metadata: dict[str, Any]) -
     sidecar_text = to_json(sidecar)  # serialise before writing anything
     atomic_write_bytes(target, data)
     atomic_write_text(metadata_path(target), sidecar_text)
-    runlog.log_io("write", target)
-    runlog.log_io("write", metadata_path(target))
+    context.log_io("write", target)
+    context.log_io("write", metadata_path(target))
     return target
 
 
@@ -342,6 +254,6 @@ def load_model(name_or_path: str | Path) -> tuple[Any, dict[str, Any]]:
             f"{', '.join(untrusted)}; add them there only if you trust where the file came from"
         )
     model = skops.io.loads(data, trusted=TRUSTED_TYPES)
-    runlog.log_io("read", target)
-    runlog.log_io("read", sidecar_path)
+    context.log_io("read", target)
+    context.log_io("read", sidecar_path)
     return model, metadata

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from crisp import context
+from crisp.files import sha256_file
 
-from . import artifacts, paths, runlog
+from . import artifacts, paths
 
 PROBLEM_TYPES = ("classification", "regression")
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -340,7 +342,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         )
     if df.empty:
         raise DataError(f"data file {target} has no data rows: export the data again")
-    runlog.log_io("read", target)
+    context.log_io("read", target)
     return df
 
 
@@ -375,7 +377,7 @@ def fingerprint(path: Path, df: pd.DataFrame) -> dict[str, Any]:
     target = paths.resolve(path)
     return {
         "path": paths.relative(target),
-        "sha256": runlog.sha256_file(target),
+        "sha256": sha256_file(target),
         "bytes": target.stat().st_size,
         "rows": int(len(df)),
         "columns": int(df.shape[1]),

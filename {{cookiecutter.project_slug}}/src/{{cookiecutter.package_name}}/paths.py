@@ -1,11 +1,18 @@
-"""Project root and resolution of project-relative paths."""
+"""Project root and resolution of project-relative paths.
+
+The root is where the project is run from (`crisp.project.find_root`: `$CRISP_PROJECT_ROOT`, else
+the nearest folder up from the working directory with a `[tool.crisp]` pyproject.toml), else the
+folder this package lives in.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-ROOT_ENV_VAR = "CRISP_PROJECT_ROOT"
+from crisp import project
+
+ROOT_ENV_VAR = project.ROOT_ENV_VAR
 
 
 class PathError(ValueError):
@@ -18,9 +25,8 @@ def _default_root() -> Path:
 
 
 def project_root() -> Path:
-    """The project root: `$CRISP_PROJECT_ROOT` when set (read at call time), else this checkout."""
-    override = os.environ.get(ROOT_ENV_VAR, "").strip()
-    return Path(override).expanduser().resolve() if override else _default_root()
+    """The project root (read at call time): see the module's docstring."""
+    return project.find_root(fallback=_default_root())
 
 
 PROJECT_ROOT: Path = project_root()

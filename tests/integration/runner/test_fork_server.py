@@ -1,0 +1,107 @@
+"""The kernel fork server (zygote.py): what each phase's kernel finds imported when it starts.
+
+What a user relies on: a kernel never waits for imports meant for later phases; those run in the
+server while it is otherwise idle, at a lower CPU priority than the kernels; and what a phase
+imported by itself in its last run (what the imports of its notebook did not reveal) is imported
+before its kernel starts the next time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from crisp.kernels import priority
+from crisp.kernels.forkserver import ForkServer
+from crisp.kernels.pool import CLIENT_CLASS
+from test_runner import PACKAGE_SRC, build_project, crisp, use_project, write_notebook
+
+LINUX = sys.platform.startswith("linux")
+# Imported by the server: takes a second, then notes which process imported it, at what priority.
+SLOW_MODULE = """\
+import os
+import time
+
+time.sleep(1.0)
+with open(os.path.join(os.environ["MARKS"], __name__), "w") as mark:
+    mark.write(f"{os.getpid()} {os.getpriority(os.PRIO_PROCESS, 0)}")
+"""
+
+
+def _nice(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def _wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_prefetching_never_holds_up_a_kernel(tmp_path: Path) -> None:
+    """Asked for a kernel while it prefetches five slow modules, the server forks it after the
+    module under way; the rest it imports afterwards, itself, at background priority."""
+    modules, marks = tmp_path / "modules", tmp_path / "marks"
+    modules.mkdir()
+    marks.mkdir()
+    names = [f"slow_{n}" for n in range(5)]
+    for name in names:
+        (modules / f"{name}.py").write_text(SLOW_MODULE, encoding="utf-8")
+    path = os.pathsep.join([str(modules), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")])
+    env = {"PYTHONPATH": path, "MARKS": str(marks)}
+    server = ForkServer(env, tmp_path, tmp_path / "server.log")
+    km = None
+    try:
+        server.prefetch(names)
+        km = server.start_kernel(
+            env, tmp_path, tmp_path / "kernel.log", "python3", CLIENT_CLASS, modules=["json"]
+        )
+        done_before_fork = len(list(marks.iterdir()))
+        assert done_before_fork <= 2, "the kernel waited for the prefetching"
+        log = (tmp_path / "server.log").read_text
+        assert _wait_for(lambda: len(list(marks.iterdir())) == len(names)), log()
+        for mark in marks.iterdir():
+            pid, nice = map(int, mark.read_text().split())
+            assert pid == server._process.pid, "imported elsewhere than in the fork server"
+            if LINUX:
+                assert nice == min(_nice(0) + priority.BACKGROUND_NICE, 19)
+        kernel_pid = km.provisioner.pid
+        assert _nice(kernel_pid) == _nice(0), "a kernel must keep the normal priority"
+    finally:
+        server.close()
+        if km is not None:
+            km.cleanup_resources()
+
+
+def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module the notebook's imports do not reveal (imported by name at run time) is recorded
+    for its phase after the run, without what the server had imported, and imported before
+    the phase's kernel starts in the next run."""
+    root = use_project(build_project(tmp_path / "project"), monkeypatch)
+    write_notebook(
+        root / "notebooks" / "03_lazy.ipynb",
+        "seed: int = 0  # a shared parameter",
+        [
+            "import sys\nready = 'wave' in sys.modules",
+            "import importlib\nwave = importlib.import_module('w' + 'ave')",
+            "from pathlib import Path\nPath('ready.txt').write_text(str(ready))",
+        ],
+    )
+    ready = root / "notebooks" / "ready.txt"
+    assert crisp("run", "--only", "lazy", "--kernel-start", "fork") == 0
+    assert ready.read_text() == "False"
+    state = json.loads((root / "reports" / ".state.json").read_text(encoding="utf-8"))
+    recorded = state["phases"]["03_lazy"]["kernel_modules"]
+    assert "wave" in recorded
+    assert "ipykernel.kernelapp" not in recorded, "what the server imported is not recorded"
+    assert crisp("run", "--only", "lazy", "--force", "--kernel-start", "fork") == 0
+    assert ready.read_text() == "True"

@@ -1,0 +1,286 @@
+"""Figures of a pipeline kernel render in forked children, beside the kernel (kernel_figures.py).
+
+What a user relies on: the reports show exactly the figures Jupyter would show, none is lost or
+left as a placeholder, a figure that cannot be rendered says so in its cell, and no renderer
+outlives its run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+from crisp.kernels import figures as kernel_figures
+from crisp.kernels import priority
+from test_runner import crisp, latest_record, use_project, write_notebook
+
+from shared_project import wait_until_gone
+
+PARAMS = "shared:\n  seed: 1\nfigures:\n  title: shown\n"
+FIGURES = [
+    "import matplotlib.pyplot as plt",
+    # pyplot: shown when the cell ends
+    "fig, ax = plt.subplots(figsize=(4, 3))\n"
+    "ax.plot([1, 3, 2], label='line')\nax.legend()\nax.set_title(title)",
+    # displayed explicitly, twice, changed in between: each display shows the figure as it was
+    "from IPython.display import display\nfrom matplotlib.figure import Figure\n"
+    "bars = Figure(figsize=(3, 2), layout='constrained')\n"
+    "ax = bars.subplots()\nax.bar(['a', 'b'], [2, 1])\ndisplay(bars)\n"
+    "print('between')\nax.set_title('changed')\ndisplay(bars)",
+    # what drawing prints (a warning, say) comes before the figure
+    "import sys\nfrom matplotlib.artist import Artist\n\n\nclass Noisy(Artist):\n"
+    "    def draw(self, renderer):\n        print('drawn', file=sys.stderr)\n\n\n"
+    "fig, ax = plt.subplots(figsize=(2, 2))\nax.add_artist(Noisy());",
+    # several pyplot figures in one cell, with an explicit show
+    "for n in range(1, 3):\n    plt.figure(figsize=(2, 2))\n"
+    "    plt.scatter(range(n + 1), range(n + 1))\n"
+    "plt.show()\nplt.figure(figsize=(2, 1))\nplt.hist([1, 1, 2])",
+]
+UNRENDERABLE = """\
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots()
+ax.set_title("$\\\\frac{$")  # bad mathtext: fails when drawn"""
+SLOW = """\
+import matplotlib.pyplot as plt
+from matplotlib.artist import Artist
+
+
+class Slow(Artist):
+    def draw(self, renderer):
+        time.sleep(120)
+
+
+fig, ax = plt.subplots()
+ax.add_artist(Slow())"""
+
+
+def figures_project(root: Path, cells: list[str]) -> Path:
+    """A one-phase project, `00_figures`, whose notebook runs `cells`."""
+    (root / "notebooks").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "params.yaml").write_text(PARAMS, encoding="utf-8")
+    write_notebook(root / "notebooks" / "00_figures.ipynb", 'title: str = "x"', cells)
+    return root
+
+
+def outputs(notebook: Path) -> list[list[dict]]:
+    """The outputs of each cell of the notebook's own code (not its parameters), comparable."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    parameters = {"parameters", "injected-parameters"}
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    cells = [c for c in code if not parameters & set(c.metadata.get("tags", []))]
+    return [[_comparable(o) for o in cell.outputs] for cell in cells]
+
+
+def _comparable(output: dict) -> dict:
+    return {k: v for k, v in output.items() if k != "execution_count"}
+
+
+def png_count(cells: list[list[dict]]) -> int:
+    return sum("image/png" in o.get("data", {}) for cell in cells for o in cell)
+
+
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+def test_reports_show_exactly_the_figures_jupyter_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The executed notebook equals papermill's run in a plain kernel, output for output."""
+    root = use_project(figures_project(tmp_path / "project", FIGURES), monkeypatch)
+    assert crisp("run", "--kernel-start", mode) == 0
+    run_dir = root / "reports" / latest_record(root)["run_id"]
+    reference = tmp_path / "papermill.ipynb"
+    papermill.execute_notebook(
+        str(root / "notebooks" / "00_figures.ipynb"),
+        str(reference),
+        parameters={"title": "shown"},
+        kernel_name="python3",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+    )
+    ran, expected = outputs(run_dir / "00_figures.ipynb"), outputs(reference)
+    assert png_count(expected) == 7
+    assert any("drawn" in o.get("text", "") for o in expected[3]), "nothing printed to compare"
+    assert ran == expected
+    for name in ("00_figures.ipynb", "00_figures.html"):
+        text = (run_dir / name).read_text(encoding="utf-8")
+        assert kernel_figures.KEY not in text and kernel_figures.PLACEHOLDER not in text
+    html = (run_dir / "00_figures.html").read_text(encoding="utf-8")
+    assert html.count("<img") == html.count('src="data:image/png;base64,') == 7
+    assert not (run_dir / "00_figures" / "figures").exists(), "rendered files are cleaned up"
+
+
+def test_a_figure_that_cannot_be_rendered_says_so_in_its_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    cells = [UNRENDERABLE, "print('after')"]
+    root = use_project(figures_project(tmp_path / "project", cells), monkeypatch)
+    assert crisp("run") == 0, capsys.readouterr()
+    cells = outputs(root / "reports" / "latest" / "00_figures.ipynb")
+    failing = cells[0]
+    assert png_count([failing]) == 0
+    message = [o["text"] for o in failing if o.get("name") == "stderr"][-1]
+    assert message.startswith("this figure was not rendered: ValueError:"), message
+    assert cells[1] == [{"output_type": "stream", "name": "stdout", "text": "after\n"}]
+
+
+def test_interrupted_while_rendering_leaves_no_renderer_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a figure renders: the renderer dies with its kernel; the report says why."""
+    marker = tmp_path / "next-cell-started"
+    cells = ["import time", SLOW, f"open({str(marker)!r}, 'w').close()\ntime.sleep(120)"]
+    root = use_project(figures_project(tmp_path / "project", cells), monkeypatch)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crisp", "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate(timeout=60)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert wait_until_gone(root) == [], "a kernel or a figure renderer survived Ctrl-C"
+    cells = outputs(root / "reports" / "latest" / "00_figures.ipynb")
+    assert "the run stopped while it was rendering" in json.dumps(cells[1])
+    assert (root / "reports" / "latest" / "00_figures.html").is_file()
+
+
+# ------------------------------------------------------------------ fill, on its own
+
+
+def _notebook_with_placeholder(file: str, pid: int) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("fig")
+    metadata = {"image/png": {kernel_figures.KEY: {"file": file, "pid": pid}}}
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="before\n"),
+        nbformat.v4.new_output(
+            "display_data",
+            data={"image/png": kernel_figures.PLACEHOLDER, "text/plain": "<Figure>"},
+            metadata=metadata,
+        ),
+    ]
+    nb.cells = [cell]
+    return nb
+
+
+def _exited_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_fill_puts_the_png_in_place_and_what_rendering_printed_before_it(tmp_path: Path) -> None:
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    payload = {"data": png, "metadata": {"width": 10}, "stderr": "a warning\n"}
+    (tmp_path / "0001.json").write_text(json.dumps(payload))
+    nb = _notebook_with_placeholder("0001.json", _exited_pid())
+    assert kernel_figures.fill(nb, tmp_path) == 1
+    before, warning, figure = nb.cells[0].outputs
+    assert before.text == "before\n"
+    assert (warning.name, warning.text) == ("stderr", "a warning\n")
+    assert figure.data == {"image/png": png, "text/plain": "<Figure>"}
+    assert figure.metadata == {"image/png": {"width": 10}}
+    nbformat.validate(nb)
+
+
+@pytest.mark.parametrize(
+    ("payload", "wait", "message"),
+    [
+        ({"error": "ValueError: bad", "stderr": ""}, True, "ValueError: bad"),
+        (None, True, "its renderer process ended without a result"),
+        (None, False, "the run stopped while it was rendering"),
+    ],
+    ids=["render-error", "renderer-died", "run-stopped"],
+)
+def test_fill_turns_a_missing_figure_into_a_message(
+    tmp_path: Path, payload: dict | None, wait: bool, message: str
+) -> None:
+    if payload is not None:
+        (tmp_path / "0001.json").write_text(json.dumps(payload))
+    nb = _notebook_with_placeholder("0001.json", _exited_pid())
+    assert kernel_figures.fill(nb, tmp_path, wait=wait) == 1
+    before, error = nb.cells[0].outputs
+    assert error.name == "stderr"
+    assert error.text == f"this figure was not rendered: {message}\n"
+    nbformat.validate(nb)
+
+
+def test_fill_kills_a_renderer_that_takes_too_long(tmp_path: Path) -> None:
+    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        nb = _notebook_with_placeholder("0001.json", stuck.pid)
+        assert kernel_figures.fill(nb, tmp_path, timeout=0.5) == 1
+        assert stuck.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stuck.kill()
+    assert nb.cells[0].outputs[-1].text == (
+        "this figure was not rendered: rendering took longer than 0.5 s\n"
+    )
+
+
+def test_no_more_figures_render_at_once_than_the_limit(tmp_path: Path) -> None:
+    """A cell showing many figures: each waits for a free renderer (here 2) before it starts."""
+    renderer = kernel_figures._Renderer(tmp_path, limit=2)
+
+    def render() -> tuple[str, None]:
+        started = time.time()
+        time.sleep(0.2)
+        return json.dumps([started, time.time()]), None
+
+    shown = [renderer.submit(render) for _ in range(5)]
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [  # as IPython publishes a formatter's (data, metadata)
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": data}, metadata={"image/png": metadata}
+        )
+        for data, metadata in filter(None, shown)
+    ]
+    nb.cells = [cell]
+    assert kernel_figures.fill(nb, tmp_path) == 5
+    spans = [json.loads(output.data["image/png"]) for output in cell.outputs]
+    for start, _ in spans:
+        assert sum(begin <= start < end for begin, end in spans) <= 2, spans
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
+def test_figures_render_at_background_priority(tmp_path: Path) -> None:
+    """The kernel, running the next cell, goes first: renderers run at a lower CPU priority."""
+    renderer = kernel_figures._Renderer(tmp_path)
+    placeholder = renderer.submit(lambda: (str(os.getpriority(os.PRIO_PROCESS, 0)), None))
+    assert placeholder is not None
+    data, metadata = placeholder
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": data}, metadata={"image/png": metadata}
+        )
+    ]
+    nb.cells = [cell]
+    assert kernel_figures.fill(nb, tmp_path) == 1
+    expected = min(os.getpriority(os.PRIO_PROCESS, 0) + priority.BACKGROUND_NICE, 19)
+    assert int(cell.outputs[0].data["image/png"]) == expected
+
+
+def test_a_notebook_without_placeholders_is_left_alone(tmp_path: Path) -> None:
+    nb = _notebook_with_placeholder("0001.json", 1)
+    del nb.cells[0].outputs[1].metadata["image/png"]
+    before = json.dumps(nb)
+    assert kernel_figures.fill(nb, tmp_path) == 0
+    assert json.dumps(nb) == before

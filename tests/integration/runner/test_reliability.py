@@ -1,0 +1,290 @@
+"""Reliability: bad input, notebook faults and interrupts through the real `crisp run`.
+
+Each case runs in a private copy of a project on which the pipeline already ran once. It must exit
+non-zero with a short message naming the cause and the fix, and leave every file under artifacts/,
+models/ and data/processed/ byte-identical; fault cases also record the run as failed and leave no
+kernel behind. An interrupted run (SIGINT, SIGTERM) loses nothing either, and a re-run after it
+works without clean-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from shared_project import (
+    PROJECT,
+    SMALL_RUN,
+    TARGET,
+    copy_of_trained,
+    crisp,
+    kernel_pids,
+    start,
+    wait,
+    wait_until_gone,
+)
+
+# Cases that run phases take a pipeline copy each (minutes in all): marked `reliability`, which
+# the template's CI leaves out. Those rejected before any kernel starts (exit code 2) always run.
+pytestmark = pytest.mark.slow
+
+GUARDED = ("artifacts", "models", "data/processed")
+FAULT_PHASE = "04_evaluation"
+CV_FOLDS_LINE = next(
+    number
+    for number, line in enumerate((PROJECT / "params.yaml").read_text("utf-8").splitlines(), 1)
+    if line.startswith("  cv_folds:")
+)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under the guarded folders, by project-relative path."""
+    hashes = {}
+    for folder in GUARDED:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                hashes[path.relative_to(root).as_posix()] = hashlib.sha256(
+                    path.read_bytes()
+                ).hexdigest()
+    return hashes
+
+
+# ---------------------------------------------------------------- case set-ups: (root) -> args
+
+
+def _params_edit(old: str, new: str) -> Callable[[Path], list[str]]:
+    def setup(root: Path) -> list[str]:
+        params = root / "params.yaml"
+        text = params.read_text(encoding="utf-8")
+        assert old in text
+        params.write_text(text.replace(old, new, 1), encoding="utf-8")
+        return []
+
+    return setup
+
+
+def _args(*args: str) -> Callable[[Path], list[str]]:
+    return lambda root: list(args)
+
+
+def _data_file(name: str, content: bytes) -> Callable[[Path], list[str]]:
+    def setup(root: Path) -> list[str]:
+        target = root / "data" / "raw" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        return [f"--set=shared.data_path=data/raw/{name}"]
+
+    return setup
+
+
+def _rows(header: str, rows: int = 600) -> bytes:
+    """A CSV with `header` and `rows` rows of small integers (one per column)."""
+    width = len(header.split(","))
+    body = "".join(",".join(str((i + j) % 7) for j in range(width)) + "\n" for i in range(rows))
+    return (header + "\n" + body).encode()
+
+
+def _one_class() -> bytes:
+    body = "".join(f"{i},{i % 5},{i % 3},0\n" for i in range(600))
+    return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
+
+
+def _empty_column() -> bytes:
+    """Usable data (11 target values) but for a column `notes` without a single value."""
+    body = "".join(f"C{i},{i % 5},,{i % 3},{i % 11}\n" for i in range(600))
+    return f"customer_id,tenure,notes,charges,{TARGET}\n{body}".encode()
+
+
+def _empty_target() -> bytes:
+    body = "".join(f"C{i},{i % 5},{i % 3},\n" for i in range(600))
+    return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
+
+
+def _huge_file(root: Path) -> list[str]:
+    """A 1 TiB CSV: sparse (os.truncate), so it takes no disk space; read_table must refuse it."""
+    target = root / "data" / "raw" / "huge.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch()
+    os.truncate(target, 2**40)
+    return ["--set=shared.data_path=data/raw/huge.csv"]
+
+
+def _fault(source: str) -> Callable[[Path], list[str]]:
+    """Insert a code cell right after the parameters cell of FAULT_PHASE."""
+
+    def setup(root: Path) -> list[str]:
+        path = root / "notebooks" / f"{FAULT_PHASE}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source))
+        nbformat.write(nb, path)
+        return ["--to", "05_deployment"]
+
+    return setup
+
+
+CASES = {
+    "yaml_syntax": (
+        _params_edit("  cv_folds: 5", "  cv_folds: 5: 6"),
+        2,
+        f"line {CV_FOLDS_LINE}, column 14: invalid YAML",
+    ),
+    "unknown_key": (
+        _params_edit("  max_cv_std:", "  max_cv_sd:"),
+        2,
+        "did you mean max_cv_std? valid:",
+    ),
+    "wrong_type": (_args("--set", "modelling.cv_folds=five"), 2, "expected int; fix it"),
+    "out_of_range": (
+        _args("--set", "modelling.cv_folds=1"),
+        2,
+        "modelling.cv_folds=1 is out of range: must be >= 2; fix it in params.yaml or with --set",
+    ),
+    "unknown_phase_from": (_args("--from", "training"), 2, "unknown phase 'training'"),
+    "unknown_phase_only": (_args("--only", "99"), 2, "unknown phase '99'"),
+    "malformed_set": (_args("--set", "cv_folds=3"), 2, "SECTION.KEY=VALUE"),
+    "missing_file": (
+        _args("--set=shared.data_path=data/raw/nothing.csv"),
+        1,
+        "does not exist: put your file in data/raw/ and set shared.data_path",
+    ),
+    "empty_file": (_data_file("empty.csv", b""), 1, "is empty: export the data again"),
+    "unsupported_format": (
+        _data_file("data.xlsx", b"PK\x03\x04 not a table"),
+        1,
+        "supported: .csv, .parquet",
+    ),
+    "non_utf8_csv": (
+        _data_file("latin.csv", _rows(f"name,{TARGET}").replace(b"0", b"\xe9")),
+        1,
+        "is not UTF-8 text",
+    ),
+    "missing_target": (
+        _data_file("no_target.csv", _rows("customer_id,tenure,charges")),
+        1,
+        "expected [customer_id, tenure, charges]",
+    ),
+    "one_class_target": (_data_file("one_class.csv", _one_class()), 1, "has a single class (0)"),
+    "target_all_missing": (
+        _data_file("no_labels.csv", _empty_target()),
+        1,
+        f"target column '{TARGET}' is entirely missing: check the data export",
+    ),
+    "column_all_missing": (
+        _data_file("empty_column.csv", _empty_column()),
+        1,
+        "no values in 'notes': drop such a column from the data file",
+    ),
+    "duplicated_columns": (
+        _data_file("dup.csv", _rows(f"a,a,b,{TARGET}")),
+        1,
+        "duplicated column names: a; rename",
+    ),
+    "huge_file": (_huge_file, 1, "(1.0 TiB) needs about 2.0 TiB of memory, but only"),
+    "escaping_path": (_args("--set=shared.data_path=../x.csv"), 1, "escapes the project directory"),
+    "cell_raises": (_fault("raise RuntimeError('injected failure')"), 1, "injected failure"),
+    "kernel_dies": (_fault("import os\nos._exit(1)"), 1, "DeadKernelError"),
+    "timeout": (_fault("import time\ntime.sleep(60)"), 1, "--timeout"),
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=() if code == 2 else pytest.mark.reliability)
+        for case, (_, code, _) in CASES.items()
+    ],
+)
+def test_bad_input_fails_clearly_and_loses_nothing(
+    tmp_path_factory: pytest.TempPathFactory, case: str
+) -> None:
+    setup, code, fragment = CASES[case]
+    root = copy_of_trained(tmp_path_factory, f"reliability_{case}")
+    before = snapshot(root)
+    production = (root / "models" / "production.json").read_bytes()
+    args = setup(root)
+    if case == "timeout":
+        args += ["--timeout", "5"]
+    # The trained run's overrides: only the case's change differs from the last good run.
+    result = crisp(root, "run", *SMALL_RUN, *args, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    lines = [line for line in output.splitlines() if fragment in line]
+    assert lines, f"{fragment!r} not in output:\n{output}"
+    if code == 2:
+        assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
+        assert "crisp: error:" in result.stderr
+    assert (root / "models" / "production.json").read_bytes() == production
+    after = snapshot(root)
+    if code == 1:
+        record = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+        assert record["status"] == "failed"
+        assert wait_until_gone(root) == [], "kernels survived the failed run"
+        # A phase that succeeded before the failing one rightly recorded its new outputs.
+        done = [p["name"].split("_", 1)[1] for p in record["phases"] if p["status"] == "succeeded"]
+        fresh = tuple(f"artifacts/{section}/" for section in done)
+        before = {k: v for k, v in before.items() if not k.startswith(fresh)}
+        after = {k: v for k, v in after.items() if not k.startswith(fresh)}
+    assert after == before, "a failed run changed artifacts, models or processed data"
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    "signal_number",
+    [
+        pytest.param(signal.SIGTERM, id="TERM"),
+        pytest.param(signal.SIGINT, id="INT"),
+    ],
+)
+def test_interrupted_run_loses_nothing_and_a_rerun_works(
+    tmp_path_factory: pytest.TempPathFactory, signal_number: signal.Signals
+) -> None:
+    root = copy_of_trained(tmp_path_factory, f"interrupt_{signal_number.name}")
+    before = snapshot(root)
+    production = (root / "models" / "production.json").read_bytes()
+    last_good = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    notebook = root / "notebooks" / f"{FAULT_PHASE}.ipynb"
+    original = notebook.read_bytes()
+    started_flag = root.parent / "phase_started"  # outside the project: no input of any phase
+    sleeper = f"import pathlib, time\npathlib.Path({str(started_flag)!r}).touch()\ntime.sleep(600)"
+    args = _fault(sleeper)(root)
+    started = start(root, "run", *SMALL_RUN, "--from", FAULT_PHASE, *args)
+    deadline = time.monotonic() + 180
+    while not started_flag.exists() and started.process.poll() is None:
+        assert time.monotonic() < deadline, "the phase never reached its sleeping cell"
+        time.sleep(0.2)
+    assert started_flag.exists(), wait(started, timeout=10)
+    assert kernel_pids(root), "expected a live kernel while the phase runs"
+
+    started.process.send_signal(signal_number)
+    result = wait(started, timeout=90)
+    assert result.returncode != 0, result.stdout + result.stderr
+    if signal_number == signal.SIGINT:
+        assert "interrupted" in result.stderr
+    assert wait_until_gone(root) == [], "kernels survived the interrupt"
+    assert snapshot(root) == before, "an interrupted run changed artifacts, models or data"
+    assert (root / "models" / "production.json").read_bytes() == production
+    record = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    assert record["run_id"] != last_good["run_id"]
+    assert record["status"] in ("interrupted", "failed")
+    phases = {p["name"]: p["status"] for p in record["phases"]}
+    assert phases[FAULT_PHASE] in ("interrupted", "failed")
+
+    notebook.write_bytes(original)  # the fault gone; nothing else is cleaned up
+    again = crisp(root, "run", *SMALL_RUN, "--from", FAULT_PHASE, *args, "--force", timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    record = json.loads((root / "reports" / "latest" / "run.json").read_text("utf-8"))
+    assert record["status"] == "succeeded"
+    assert [p["status"] for p in record["phases"] if p["name"] >= FAULT_PHASE] == [
+        "succeeded",
+        "succeeded",
+    ]
+    assert wait_until_gone(root) == []

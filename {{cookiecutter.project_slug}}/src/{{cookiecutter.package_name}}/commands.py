@@ -1,0 +1,246 @@
+"""`crisp predict | serve | monitor | rollback`: this project's commands, added to the runner's
+`crisp` through `[tool.crisp] commands` in pyproject.toml: using and watching the production model.
+
+Exit codes: 0 done (monitor: no alert), 1 monitoring alert or a failed monitoring run,
+2 a user error (message on stderr says what to fix), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+COMMANDS = ("predict", "serve", "monitor", "rollback")
+EXIT_ALERT = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MONITORING_PHASE = "monitoring"
+
+
+def add_commands(commands: Any) -> dict[str, Any]:
+    """Add the model commands to the `crisp` subparsers; returns their handlers."""
+    predict = commands.add_parser(
+        "predict",
+        help="predict a CSV or Parquet file with the production model",
+        description="Check INPUT against the training schema and write predictions (and class "
+        "probabilities for classifiers) next to its key columns, in the same format.",
+    )
+    predict.add_argument("input", metavar="INPUT", help="CSV or Parquet file of new data")
+    predict.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        help="file to write (default: <INPUT stem>.predictions.<ext> next to INPUT)",
+    )
+    serve = commands.add_parser(
+        "serve",
+        help="serve the production model over HTTP (FastAPI, uvicorn)",
+        description="Start a REST API: GET /health, GET /metadata, POST /predict; docs at /docs.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--max-batch", type=int, default=1000, help="most records per request (default: 1000)"
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1_000_000,
+        help="largest request body in bytes (default: 1000000)",
+    )
+    monitor = commands.add_parser(
+        "monitor",
+        help="check new data for drift (runs the monitoring phase on it)",
+        description="Run the monitoring phase on CURRENT_DATA and print the drift status; exits "
+        "with 1 when the alert threshold is crossed, so cron or CI can alert.",
+    )
+    monitor.add_argument(
+        "current_data", metavar="CURRENT_DATA", help="CSV or Parquet of new data (labels optional)"
+    )
+    monitor.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a parameter for this run, e.g. monitoring.max_drifted_share=0.5",
+    )
+    commands.add_parser(
+        "rollback",
+        help="put the previous production model back into production",
+        description="Restore the production version that the current one replaced.",
+    )
+    return dict.fromkeys(COMMANDS, dispatch)
+
+
+def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    """Run the model command `args.command`; user errors become one line on stderr, exit 2."""
+    from crisp.params import ParamsError
+
+    from .artifacts import ArtifactMissingError, UntrustedModelError
+    from .data import DataError
+    from .paths import PathError
+    from .prediction import PredictionInputError
+    from .registry import RegistryError
+
+    handlers = {"predict": _predict, "serve": _serve, "monitor": _monitor, "rollback": _rollback}
+    user_errors = (
+        ArtifactMissingError,
+        DataError,
+        ParamsError,
+        PathError,
+        PredictionInputError,
+        RegistryError,
+        UntrustedModelError,
+    )
+    try:
+        return handlers[args.command](args, argv, root)
+    except user_errors as exc:
+        print(f"crisp {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when inside it, else absolute."""
+    cwd = Path.cwd().resolve()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def _data_file(name: str, what: str) -> Path:
+    """Absolute path of an existing CSV/Parquet file given on the command line."""
+    from .data import SUPPORTED_SUFFIXES, DataError
+
+    path = Path(name).expanduser().resolve()
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise DataError(
+            f"{what} {name} is not a CSV or Parquet file; use one of: "
+            f"{', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise DataError(f"{what} {name} does not exist; check the path")
+    return path
+
+
+def key_columns(root: Path) -> list[str]:
+    """Identifier columns copied next to predictions: params.yaml data_preparation.drop_columns."""
+    from crisp.params import load_params
+
+    columns = load_params(root / "params.yaml").get("data_preparation", {}).get("drop_columns")
+    return [str(c) for c in columns or []]
+
+
+def _predict(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    from . import artifacts, data, prediction
+
+    source = _data_file(args.input, "input file")
+    if args.output:
+        output = Path(args.output).expanduser().resolve()
+    else:
+        output = source.with_name(f"{source.stem}.predictions{source.suffix}")
+    if output.suffix.lower() not in data.SUPPORTED_SUFFIXES:
+        raise data.DataError(
+            f"output file {args.output} must end in .csv or .parquet (the format it is written in)"
+        )
+    if output == source:
+        raise data.DataError(f"output file {args.output} is the input file; choose another name")
+    model, metadata, schema = prediction.production_model()
+    frame = data.read_table(source)
+    problem_type = metadata.get("problem_type") or schema["problem_type"]
+    result = prediction.predict_frame(model, frame, schema, problem_type, key_columns(root))
+    warnings = result.attrs.pop("warnings", [])
+    for warning in warnings:
+        print(f"crisp predict: warning: {warning}", file=sys.stderr)
+    artifacts.save_table(output, result)
+    model_name = metadata.get("model_name") or "model"
+    print(
+        f"{len(result)} predictions by {model_name} {metadata.get('version')} "
+        f"written to {_shown(output)}"
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    from .api import production_app
+    from .data import DataError
+
+    if not 0 <= args.port <= 65535:
+        raise DataError(f"--port {args.port} is not a port number; use 1024-65535, e.g. 8000")
+    if args.max_batch < 1 or args.max_body_bytes < 1:
+        raise DataError("--max-batch and --max-body-bytes must be at least 1")
+    import uvicorn
+
+    app = production_app(
+        max_batch=args.max_batch,
+        max_body_bytes=args.max_body_bytes,
+        key_columns=key_columns(root),
+    )
+    if args.host not in LOOPBACK:
+        print(
+            f"crisp serve: warning: listening on {args.host}, not only on this machine; the API "
+            "has no authentication: put it behind a proxy that has",
+            file=sys.stderr,
+        )
+    print(f"serving {app.title} on http://{args.host}:{args.port} (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    from crisp.console import ConsoleProgress
+    from crisp.project import load as load_project
+    from crisp.runner import RunOptions, run
+
+    from . import artifacts, paths
+
+    source = _data_file(args.current_data, "current data file")
+    for name in ("feature_schema", "train"):
+        if not artifacts.path(name).is_file():
+            raise artifacts.ArtifactMissingError(
+                f"{name} ({paths.relative(artifacts.path(name))}) does not exist: monitoring "
+                "compares with the training data; run the pipeline first (`crisp run`)"
+            )
+    report_path = artifacts.path("drift_report")
+    before = report_path.stat().st_mtime_ns if report_path.is_file() else None
+    # json.dumps gives a quoted YAML string: any path survives the --set parser.
+    override = f"monitoring.current_data_path={json.dumps(paths.relative(source))}"
+    options = RunOptions(
+        overrides=[*args.overrides, override],
+        only=[MONITORING_PHASE],
+        force=True,
+        command=["crisp", *argv],
+    )
+    record = run(options, ConsoleProgress(root), load_project(root))
+    if record.status == "interrupted":
+        return EXIT_INTERRUPTED
+    fresh = report_path.is_file() and report_path.stat().st_mtime_ns != before
+    if not fresh:
+        print("crisp monitor: no drift report written; see the failure above", file=sys.stderr)
+        return EXIT_ALERT
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    recommendation = report["recommendation"]
+    status = recommendation["status"]
+    drifted = ", ".join(recommendation["drifted_features"]) or "none"
+    print(
+        f"drift status: {status} (drifted features: {drifted}; "
+        f"share {recommendation['drifted_share']:.0%}; retrain: "
+        f"{'yes' if recommendation['retrain'] else 'no'})"
+    )
+    for reason in recommendation["reasons"]:
+        print(f"  {reason}")
+    print(f"  drift report: {_shown(report_path)}")
+    return EXIT_ALERT if status == "alert" or record.status != "succeeded" else 0
+
+
+def _rollback(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    from . import registry
+
+    pointer = registry.rollback()
+    print(
+        f"production is now {pointer['version']} (rolled back from {pointer['rolled_back_from']}); "
+        "restart `crisp serve` to serve it"
+    )
+    return 0

@@ -1,0 +1,126 @@
+"""This project's parameters: each notebook's parameters cell declares its ranges (checked by
+`crisp` before any phase), `checks.check_parameters` the rules relating several of them."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+from crisp.params import ParamsError, declared_parameters, load_params, phase_parameters
+
+from {{ cookiecutter.package_name }}.checks import ORDERED, SUM_BELOW, check_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {p.stem.split("_", 1)[1]: p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+
+
+@cache
+def _declared(section: str) -> dict:
+    return declared_parameters(NOTEBOOKS[section])
+
+
+def _phase(section: str, values: dict[str, object]) -> dict[str, object]:
+    shared = {k: v for k, v in values.items() if k == "random_seed"}
+    own = {k: v for k, v in values.items() if k != "random_seed"}
+    return phase_parameters({"shared": shared, section: own}, section, _declared(section))
+
+
+OUT_OF_RANGE = [
+    ("modelling", "cv_folds", 1, "must be >= 2"),
+    ("modelling", "cv_repeats", 0, "must be >= 1"),
+    ("modelling", "search_iterations", -3, "must be >= 1"),
+    ("modelling", "max_cv_std", -0.01, "must be >= 0"),
+    ("modelling", "max_cv_std", float("nan"), "must be >= 0"),
+    ("data_preparation", "test_size", 0.0, "must be in (0, 0.9)"),
+    ("data_preparation", "test_size", 0.9, "must be in (0, 0.9)"),
+    ("data_preparation", "valid_size", -0.2, "must be in (0, 0.9)"),
+    ("data_understanding", "max_missing_share", -0.1, "must be in [0, 1]"),
+    ("data_understanding", "max_missing_share", 1.5, "must be in [0, 1]"),
+    ("data_understanding", "demo_rows", 9, "must be >= 10"),
+    ("data_understanding", "min_rows", 0, "must be >= 1"),
+    ("monitoring", "p_value", 0.0, "must be in (0, 1)"),
+    ("monitoring", "p_value", 1, "must be in (0, 1)"),
+    ("monitoring", "psi_warning", 0.0, "must be > 0"),
+    ("monitoring", "max_drifted_share", 1.01, "must be in [0, 1]"),
+    ("monitoring", "demo_shift", float("-inf"), "must be >= 0"),
+    ("evaluation", "noise_level", -1.0, "must be >= 0"),
+    ("evaluation", "promotion_tolerance", float("inf"), "must be >= 0"),
+    ("deployment", "keep_versions", 0, "must be >= 1"),
+    ("business_understanding", "max_latency_ms", 0.0, "must be > 0"),
+    ("business_understanding", "min_gain_over_baseline", -0.1, "must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "rule"), OUT_OF_RANGE)
+def test_value_out_of_range_names_parameter_value_range_and_fix(
+    section: str, key: str, value: object, rule: str
+) -> None:
+    with pytest.raises(ParamsError) as info:
+        _phase(section, {key: value})
+    assert str(info.value) == (
+        f"{section}.{key}={value!r} is out of range: {rule}; fix it in params.yaml or with --set"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("modelling", "cv_folds", 2),
+        ("modelling", "search_iterations", 1),
+        ("modelling", "max_cv_std", 0),
+        ("data_preparation", "test_size", 0.01),
+        ("data_preparation", "valid_size", 0.85),
+        ("data_understanding", "max_missing_share", 0.0),
+        ("data_understanding", "max_missing_share", 1.0),
+        ("data_understanding", "demo_rows", 10),
+        ("monitoring", "p_value", 0.999),
+        ("monitoring", "psi_alert", 0.001),
+        ("deployment", "keep_versions", 1),
+    ],
+)
+def test_value_on_the_edge_of_its_range_is_accepted(section: str, key: str, value: object) -> None:
+    assert _phase(section, {key: value}) == {key: value}
+
+
+@pytest.mark.parametrize(
+    ("seed", "ok"), [(-1, False), (0, True), (2**32 - 1, True), (2**32, False)]
+)
+def test_shared_random_seed_range(seed: int, ok: bool) -> None:
+    if ok:
+        assert _phase("modelling", {"random_seed": seed}) == {"random_seed": seed}
+    else:
+        with pytest.raises(
+            ParamsError, match=r"^shared\.random_seed=.* must be in \[0, 4294967295\]"
+        ):
+            _phase("modelling", {"random_seed": seed})
+
+
+def test_split_shares_must_leave_rows_to_train_on() -> None:
+    check_parameters({"data_preparation": {"test_size": 0.4, "valid_size": 0.4}}, ROOT)
+    with pytest.raises(ParamsError) as info:
+        check_parameters({"data_preparation": {"test_size": 0.5, "valid_size": 0.4}}, ROOT)
+    assert str(info.value) == (
+        "data_preparation.test_size + data_preparation.valid_size=0.9 is out of range: "
+        "must be < 0.9; fix it in params.yaml or with --set"
+    )
+
+
+def test_psi_bands_must_be_ordered() -> None:
+    check_parameters({"monitoring": {"psi_warning": 0.25, "psi_alert": 0.25}}, ROOT)
+    with pytest.raises(ParamsError) as info:
+        check_parameters({"monitoring": {"psi_warning": 0.3, "psi_alert": 0.25}}, ROOT)
+    assert str(info.value) == (
+        "monitoring.psi_warning=0.3 is out of range: must be <= monitoring.psi_alert (0.25); "
+        "fix it in params.yaml or with --set"
+    )
+
+
+def test_params_yaml_passes_every_declared_range_and_rule() -> None:
+    params = load_params(ROOT / "params.yaml")
+    for section in NOTEBOOKS:
+        phase_parameters(params, section, _declared(section))
+    related = {name for pair in [*SUM_BELOW, *ORDERED] for name in pair}
+    values = {f"{section}.{key}" for section, keys in params.items() for key in keys}
+    assert related <= values
+    check_parameters(params, ROOT)

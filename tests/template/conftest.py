@@ -113,7 +113,7 @@ def shared_python() -> Path:
     project = os.environ.get("CRISP_TEST_PROJECT", "")
     python = Path(project) / ".venv" / "bin" / "python"
     if not project or not python.is_file():
-        pytest.skip("needs the set-up test project: run with `make test` (CRISP_TEST_PROJECT)")
+        pytest.fail("needs the set-up test project: run with `make test` (CRISP_TEST_PROJECT)")
     return python
 
 

@@ -322,7 +322,7 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
 
     # The template moves on: a new file and a changed one.
     source = upstream / PROJECT_TEMPLATE
-    (source / "docs").mkdir()
+    (source / "docs").mkdir(exist_ok=True)
     (source / "docs" / "howto.md").write_text("# How to work on {{ cookiecutter.project_name }}\n")
     makefile = source / "Makefile"
     lines = makefile.read_text().splitlines(keepends=True)

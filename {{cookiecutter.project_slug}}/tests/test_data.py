@@ -6,14 +6,16 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import pandas as pd
+import public_tables
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import artifacts, data, preparation, schema
+from {{ cookiecutter.package_name }} import artifacts, data, preparation, schema, sources
 from {{ cookiecutter.package_name }}.data import DataError
 
 DEMO = {
@@ -199,9 +201,9 @@ def test_read_table_logs_the_read(run_phase_dir, tmp_project):
         ("blank.csv", b"\n\n", "is empty"),
         ("header.csv", b"a,b\n", "has no data rows"),
         (
-            "latin1.csv",
-            "name\ncaf\u00e9\n".encode("cp1252"),
-            "is not UTF-8 text .*re-save it as UTF-8",
+            "neither.csv",
+            "name\ncaf\u00e9\n".encode("cp1252") + b"\x81\n",
+            "is not UTF-8 text .*nor Windows-1252: re-save it as UTF-8",
         ),
         ("dupes.csv", b"a,b,a,c,b\n1,2,3,4,5\n", "duplicated column names: a, b; rename them"),
         ("broken.parquet", b"not parquet at all", "cannot read data file"),
@@ -282,34 +284,183 @@ def test_available_memory_is_reported_here():
 
 
 def test_load_dataset_writes_the_demo_data_once(tmp_project):
-    df, path = data.load_dataset("", "classification", 200, 5)
+    dataset = data.load_dataset("", "classification", 200, 5)
+    path = dataset.path
     assert path == artifacts.path("demo_data") and path.is_file()
-    assert len(df) == 200 and "churned" in df.columns
+    assert dataset.rows == 200 and "churned" in dataset.columns and not dataset.streamed
     before = path.stat().st_mtime_ns, path.read_bytes()
-    again, _ = data.load_dataset("  ", "classification", 200, 5)
-    pd.testing.assert_frame_equal(again, df)
+    again = data.load_dataset("  ", "classification", 200, 5)
+    pd.testing.assert_frame_equal(again.frame, dataset.frame)
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
-    other, _ = data.load_dataset("", "classification", 200, 6)
-    assert not other.equals(df)
+    other = data.load_dataset("", "classification", 200, 6)
+    assert not other.frame.equals(dataset.frame)
 
 
 def test_load_dataset_reads_the_configured_file(tmp_project, demo_frame_classification):
     (tmp_project / "data" / "raw").mkdir(parents=True)
     demo_frame_classification.to_csv(tmp_project / "data" / "raw" / "churn.csv", index=False)
-    df, path = data.load_dataset("data/raw/churn.csv", "classification", 200, 5)
-    assert path == tmp_project / "data" / "raw" / "churn.csv"
-    assert len(df) == len(demo_frame_classification)
+    dataset = data.load_dataset("data/raw/churn.csv", "classification", 200, 5)
+    assert dataset.path == tmp_project / "data" / "raw" / "churn.csv"
+    assert dataset.rows == len(demo_frame_classification) == len(dataset.sample)
+    assert dataset.sampled_note() == ""
     assert not artifacts.path("demo_data").exists()
 
 
 def test_fingerprint(tmp_project, demo_frame_classification):
     target = artifacts.save_table("demo_data", demo_frame_classification)
-    result = data.fingerprint(target, demo_frame_classification)
+    dtypes = {c: str(t) for c, t in demo_frame_classification.dtypes.items()}
+    result = data.fingerprint(target, len(demo_frame_classification), dtypes)
     assert result == {
         "path": "data/raw/demo.parquet",
         "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
         "bytes": target.stat().st_size,
         "rows": 400,
         "columns": 10,
-        "dtypes": {c: str(t) for c, t in demo_frame_classification.dtypes.items()},
+        "dtypes": dtypes,
     }
+
+
+# ---------------------------------------------------------------- files as they come
+
+
+def test_demo_columns_are_known_without_making_the_data():
+    for problem_type in ("classification", "regression"):
+        made = data.make_demo_data(problem_type, 10, seed=0)
+        assert list(made.columns) == sources.DEMO_COLUMNS[problem_type]
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "decimal", "note"),
+    [
+        ("iris", ";", ",", "delimiter: semicolon"),
+        ("wine", "\t", ".", "delimiter: tab"),
+        ("diabetes", "|", ".", "delimiter: pipe"),
+        ("breast_cancer", ",", ".", None),
+    ],
+)
+def test_csv_delimiter_and_decimal_mark_are_sniffed(tmp_project, name, delimiter, decimal, note):
+    frame = public_tables.table(name)
+    target = tmp_project / f"{name}.csv"
+    frame.to_csv(target, sep=delimiter, decimal=decimal, index=False)
+    df = data.read_table(target)
+    pd.testing.assert_frame_equal(df, frame, check_dtype=False)
+    notes = df.attrs["notes"]
+    assert (note is None and notes == []) or any(note in n for n in notes)
+    if decimal == ",":
+        assert any("decimal mark: comma" in n for n in notes)
+    assert sources.header(target) == list(frame.columns)
+
+
+def test_windows_1252_csv_is_read_with_a_note(tmp_project):
+    target = tmp_project / "excel.csv"
+    target.write_bytes("name;value\ncaf\u00e9;1,5\nth\u00e9;2\n".encode("cp1252"))
+    df = data.read_table(target)
+    assert df["name"].tolist() == ["caf\u00e9", "th\u00e9"]
+    assert df["value"].tolist() == [1.5, 2.0]
+    assert any("not UTF-8" in n and "Windows-1252" in n for n in df.attrs["notes"])
+
+
+def test_ragged_lines_name_the_delimiters_seen(tmp_project):
+    target = tmp_project / "ragged.csv"
+    target.write_text("a;b;c\n1;2\n3;4;5;6\n7\n")
+    with pytest.raises(DataError) as caught:
+        data.read_table(target)
+    message = str(caught.value)
+    assert "cannot tell its delimiter; seen semicolon (2 in the header)" in message
+    assert "\n" not in message
+
+
+def test_a_single_column_csv_is_refused(tmp_project):
+    target = tmp_project / "one.csv"
+    target.write_text("a b c\n1 2 3\n4 5 6\n")
+    with pytest.raises(DataError, match="has a single column .*no comma, semicolon, tab or pipe"):
+        data.read_table(target)
+
+
+def test_a_directory_as_data_path_says_it_is_a_directory(tmp_project):
+    folder = tmp_project / "data" / "raw"
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"x")
+    with pytest.raises(DataError) as caught:
+        data.read_table("data/raw")
+    assert str(caught.value) == (
+        f"data path {folder} is a directory (it holds part-0.parquet): set shared.data_path to "
+        "one CSV or Parquet file"
+    )
+
+
+def test_infinite_values_become_missing_with_a_note(tmp_project):
+    frame = public_tables.with_infinite(public_tables.table("iris"))
+    target = tmp_project / "iris.csv"
+    frame.to_csv(target, index=False)
+    dataset = data.scan(target, sample_size=1000, seed=0)
+    column = public_tables.numeric_feature(frame)
+    assert dataset.frame[column].isna().sum() == 3
+    assert f"column '{column}': 3 infinite values read as missing" in dataset.notes
+    assert dataset.stats[column].summary()["max"] < np.inf
+
+
+def test_compact_dtypes_keep_every_value():
+    frame = pd.DataFrame(
+        {
+            "measure": [5.1, 4.9, np.nan, 6.25],  # survives float32 as written
+            "precise": [0.1234567891, 1.0, 2.0, 3.0],  # needs float64
+            "big": [1e9 + 0.5, 1.0, 2.0, 3.0],
+            "count": [1, 2, 3, 4],
+            "level": ["a", "b", "a", "a"],
+            "name": ["w", "x", "y", "z"],
+        }
+    )
+    small = data.compact_dtypes(frame)
+    assert small.dtypes.astype(str).to_dict() == {
+        "measure": "float32",
+        "precise": "float64",
+        "big": "float64",
+        "count": "int8",
+        "level": "category",
+        "name": frame["name"].dtype.name,
+    }
+    for column in frame.columns:
+        restored = small[column].astype(frame[column].dtype)
+        if frame[column].dtype.kind == "f":
+            np.testing.assert_array_equal(restored.round(6), frame[column].round(6))
+        else:
+            pd.testing.assert_series_equal(restored, frame[column])
+    assert data.plain_dtypes(small)["level"].tolist() == ["a", "b", "a", "a"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_streaming_counts_every_row_and_samples_a_few(tmp_project, suffix):
+    frame = public_tables.table("breast_cancer")
+    target = tmp_project / f"bc{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(target, index=False)
+    else:
+        frame.to_parquet(target, index=False, row_group_size=100)
+    whole = data.scan(target, sample_size=10_000, seed=0)
+    streamed = data.scan(target, sample_size=100, seed=0, stream_data="always")
+    assert streamed.streamed and streamed.frame is None and streamed.rows == len(frame)
+    assert len(streamed.sample) == 100 and streamed.sample.index.is_monotonic_increasing
+    assert "random sample of 100 rows" in streamed.sampled_note()
+    for column in frame.columns:
+        full, part = whole.stats[column].summary(), streamed.stats[column].summary()
+        assert part["rows"] == full["rows"] == len(frame)
+        assert part["min"] == pytest.approx(full["min"]) and part["max"] == pytest.approx(
+            full["max"]
+        )
+        assert part["mean"] == pytest.approx(full["mean"])
+    batches = list(data.iter_batches(target, batch_rows=200))
+    assert [len(b) for b in batches] == [200, 200, 169]
+    assert batches[2].index[0] == 400
+
+
+def test_stream_mode_never_refuses_a_file_larger_than_memory(tmp_project, monkeypatch):
+    target = tmp_project / "small.csv"
+    target.write_bytes(b"a,b\n" + b"1,2\n" * 249)
+    monkeypatch.setattr(data, "available_memory", lambda: 100)
+    assert data.should_stream(target, "auto") is True
+    with pytest.raises(DataError, match="needs about 2.0 KiB of memory, but only 100 B"):
+        data.should_stream(target, "never")
+    assert data.scan(target, sample_size=1000, seed=0).rows == 249
+    with pytest.raises(DataError, match="shared.stream_data='sometimes' is not one of auto"):
+        data.should_stream(target, "sometimes")

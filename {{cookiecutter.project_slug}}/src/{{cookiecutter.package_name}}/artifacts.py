@@ -68,6 +68,11 @@ TRUSTED_TYPES: list[str] = [
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    # skrub's encoders for dates and many-valued text (preparation.build_preprocessor)
+    "skrub._datetime_encoder.DatetimeEncoder",
+    "skrub._string_encoder.StringEncoder",
+    "skrub._to_datetime.ToDatetime",
+    "skrub._to_str.ToStr",
 ]
 
 

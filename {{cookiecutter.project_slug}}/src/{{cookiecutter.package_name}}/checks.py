@@ -1,17 +1,22 @@
 """Checks of params.yaml that need this project's knowledge, run by `crisp` before any phase.
 
 Each parameter's type, default, help and range are declared once, in its notebook's parameters
-cell (the runner checks those). Here: rules that relate several parameters. `[tool.crisp] checks`
-in pyproject.toml names `check_parameters`; it must stay cheap to import (no pandas, no sklearn).
+cell (the runner checks those). Here: rules that relate several parameters, and every parameter
+that names a column (COLUMN_KEYS) checked against the data's header (read without its rows: the
+csv module or the Parquet footer). `[tool.crisp] checks` in pyproject.toml names
+`check_parameters`; it must stay cheap to import (no pandas, no sklearn).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from crisp.params import ParamsError
+
+from . import sources
 
 # Parameters whose sum must stay below a limit (rows must remain to train on).
 SUM_BELOW: dict[tuple[str, ...], float] = {
@@ -20,6 +25,14 @@ SUM_BELOW: dict[tuple[str, ...], float] = {
 # (smaller, larger): the first must not exceed the second (ordered bands).
 ORDERED: tuple[tuple[str, str], ...] = (("monitoring.psi_warning", "monitoring.psi_alert"),)
 _FIX = "fix it in params.yaml or with --set"
+# Parameters naming one column (a string, empty = none) or several (a list) of shared.data_path.
+COLUMN_KEYS: tuple[str, ...] = (
+    "shared.target",
+    "data_preparation.drop_columns",
+    "data_preparation.keep_columns",
+    "data_preparation.time_column",
+    "evaluation.slice_column",
+)
 
 
 def _number(value: Any) -> float | None:
@@ -48,3 +61,59 @@ def check_parameters(params: Mapping[str, Mapping[str, Any]], root: Path) -> Non
                 f"{smaller}={_value(params, smaller)!r} is out of range: must be <= {larger} "
                 f"({_value(params, larger)!r}); {_FIX}"
             )
+    check_columns(params, root)
+
+
+def _close(name: str, columns: list[str]) -> str:
+    """'; close matches: a, b' for `name` among `columns` (case and spacing ignored), or ''."""
+    folded = {column.casefold().replace(" ", "_"): column for column in columns}
+    found = difflib.get_close_matches(name.casefold().replace(" ", "_"), list(folded), n=3)
+    return f"; close matches: {', '.join(repr(folded[f]) for f in found)}" if found else ""
+
+
+def data_header(params: Mapping[str, Mapping[str, Any]], root: Path) -> tuple[str, list[str]]:
+    """(what the data is, its column names): shared.data_path's header, or the demo's columns."""
+    shared = params.get("shared", {})
+    data_path = str(shared.get("data_path") or "").strip()
+    if not data_path:
+        problem_type = str(shared.get("problem_type", "classification"))
+        return "the demo data", list(sources.DEMO_COLUMNS.get(problem_type, []))
+    target = Path(data_path).expanduser()
+    target = target if target.is_absolute() else root / target
+    try:
+        return data_path, sources.header(target)
+    except sources.DataError as error:
+        raise ParamsError(f"shared.data_path={data_path!r}: {error}") from None
+    except OSError as error:
+        raise ParamsError(f"shared.data_path={data_path!r} cannot be read: {error}") from None
+
+
+def check_columns(params: Mapping[str, Mapping[str, Any]], root: Path) -> None:
+    """Raise ParamsError when a parameter in COLUMN_KEYS names a column the data lacks, or the
+    split settings contradict (a time split without a time column)."""
+    preparation = params.get("data_preparation", {})
+    if preparation.get("split") == "time" and not preparation.get("time_column"):
+        raise ParamsError(
+            "data_preparation.split is 'time' but data_preparation.time_column is empty: name the "
+            f"column holding each row's date; {_FIX}"
+        )
+    named = {key: _value(params, key) for key in COLUMN_KEYS}
+    if not any(named.values()):
+        return
+    label, columns = data_header(params, root)
+    if not columns:
+        return
+    for key, value in named.items():
+        values = value if isinstance(value, list) else [value]
+        for name in values:
+            if name in (None, "") or str(name) in columns:
+                continue
+            raise ParamsError(
+                f"{key}={name!r} is not a column of {label}{_close(str(name), columns)}; {_FIX}"
+            )
+    target = named["shared.target"]
+    dropped = named["data_preparation.drop_columns"] or []
+    if target and isinstance(dropped, list) and target in dropped:
+        raise ParamsError(
+            f"data_preparation.drop_columns contains the target {target!r} (shared.target); {_FIX}"
+        )

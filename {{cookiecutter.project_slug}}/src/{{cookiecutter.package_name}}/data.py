@@ -1,11 +1,19 @@
-"""Demo data, reading the project's CSV/Parquet input, and a data fingerprint."""
+"""Demo data, reading the project's CSV/Parquet input (whole, or streamed in batches), compact
+dtypes, full-pass column statistics, a bounded row sample and a data fingerprint.
+
+Reading: the CSV dialect (delimiter, decimal mark, encoding) is sniffed (see `sources`). A file
+that does not fit in the available memory is not refused by phases 01-02: they stream it in
+batches of BATCH_ROWS rows (`shared.stream_data`), computing the column statistics and the
+fingerprint over all rows and keeping a bounded random sample for what needs rows at hand.
+"""
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +23,19 @@ from crisp import context
 from crisp.files import sha256_file
 
 from . import artifacts, paths
+from .sources import (
+    MISSING_DATA_HINT,
+    SUPPORTED_SUFFIXES,
+    DataError,
+    check_file,
+    csv_header,
+    parquet_header,
+    sniff_csv,
+)
+
+__all__ = ["MISSING_DATA_HINT", "SUPPORTED_SUFFIXES", "DataError"]
 
 PROBLEM_TYPES = ("classification", "regression")
-SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 
 # Features that make_demo_data(shift=s) moves. Numeric ones move by s standard deviations of the
 # unshifted feature (tenure_months down, the others up); for the categorical one a share
@@ -30,14 +48,11 @@ DEMO_SHIFTED_FEATURES: dict[str, list[str]] = {
 DEMO_TARGETS: dict[str, str] = {"classification": "churned", "regression": "price"}
 DEMO_ID_COLUMNS: dict[str, str] = {"classification": "customer_id", "regression": "listing_id"}
 
-MISSING_DATA_HINT = "put your file in data/raw/ and set shared.data_path in params.yaml"
 # Memory a CSV needs in pandas per byte of file, at least (numbers as text are about as long as
 # float64 values; the parser's buffers come on top). Parquet uses its uncompressed size instead.
 CSV_MEMORY_FACTOR = 2.0
-
-
-class DataError(ValueError):
-    """Input data or a data parameter the pipeline cannot use."""
+STREAM_MODES = ("auto", "always", "never")
+BATCH_ROWS = 200_000  # rows per batch when streaming
 
 
 def check_problem_type(problem_type: str) -> None:
@@ -231,11 +246,6 @@ def _duplicated(names: list[str]) -> list[str]:
     return [name for name, count in Counter(names).items() if count > 1]
 
 
-def _csv_header(target: Path) -> list[str]:
-    with open(target, encoding="utf-8-sig", newline="") as handle:
-        return next(csv.reader(handle), [])
-
-
 def _size(n_bytes: float) -> str:
     """Bytes for people: 812 B, 3.4 MiB, 1.0 TiB."""
     units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -284,83 +294,381 @@ def memory_estimate(target: Path) -> int:
         return size
 
 
+def fits_in_memory(target: Path) -> bool:
+    """False when `target` clearly cannot be read whole into the available memory."""
+    available = available_memory()
+    return available is None or memory_estimate(target) <= available
+
+
 def check_fits_in_memory(target: Path) -> None:
     """Raise DataError, before reading, when `target` clearly cannot fit in the available memory."""
-    available = available_memory()
-    if available is None:
+    if fits_in_memory(target):
         return
-    needed = memory_estimate(target)
-    if needed > available:
-        raise DataError(
-            f"data file {target} ({_size(target.stat().st_size)}) needs about {_size(needed)} of "
-            f"memory, but only {_size(available)} is available: use a sample of its rows, or "
-            "convert it to Parquet with only the columns you need"
-        )
+    raise DataError(
+        f"data file {target} ({_size(target.stat().st_size)}) needs about "
+        f"{_size(memory_estimate(target))} of memory, but only {_size(available_memory() or 0)} "
+        "is available: use a sample of its rows, or convert it to Parquet with only the columns "
+        "you need"
+    )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (UTF-8) or Parquet file, with clear errors for the usual problems.
-
-    A file that cannot fit in the available memory is refused before reading
-    (check_fits_in_memory).
-    """
-    target = paths.resolve(path)
-    suffix = target.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise DataError(
-            f"cannot read {target}: unsupported file type {suffix or '(none)'!r}; "
-            f"supported: {', '.join(SUPPORTED_SUFFIXES)} (save the data as CSV or Parquet)"
-        )
-    if not target.is_file():
-        raise DataError(f"data file {target} does not exist: {MISSING_DATA_HINT}")
-    if target.stat().st_size == 0:
-        raise DataError(f"data file {target} is empty: export the data again")
-    check_fits_in_memory(target)
-    try:
-        if suffix == ".csv":
-            header = _csv_header(target)
-            df = pd.read_csv(target, encoding="utf-8-sig")
-        else:
-            import pyarrow.parquet as pq
-
-            header = list(pq.read_schema(target).names)
-            df = pd.read_parquet(target)
-    except UnicodeDecodeError as error:
-        raise DataError(
+def _read_error(target: Path, error: Exception) -> DataError:
+    if isinstance(error, UnicodeDecodeError):
+        return DataError(
             f"data file {target} is not UTF-8 text ({error.reason} at byte {error.start}): "
             "re-save it as UTF-8 (e.g. 'CSV UTF-8' in Excel)"
-        ) from error
-    except pd.errors.EmptyDataError as error:
-        raise DataError(f"data file {target} is empty: export the data again") from error
-    except (pd.errors.ParserError, OSError, ValueError) as error:
-        raise DataError(f"cannot read data file {target}: {error}") from error
+        )
+    if isinstance(error, pd.errors.EmptyDataError):
+        return DataError(f"data file {target} is empty: export the data again")
+    return DataError(f"cannot read data file {target}: {error}")
+
+
+def _check_columns(target: Path, df: pd.DataFrame, header: list[str]) -> None:
+    """Refuse duplicated names in the file's `header` and a CSV that did not split."""
     duplicated = _duplicated([str(name) for name in header])
     if duplicated:
         raise DataError(
             f"data file {target} has duplicated column names: {', '.join(duplicated)}; "
             "rename them so every column name is unique"
         )
+    if df.shape[1] == 1 and target.suffix.lower() == ".csv":
+        raise DataError(
+            f"data file {target} has a single column ({str(df.columns[0])[:60]!r}): no comma, "
+            "semicolon, tab or pipe splits its lines; re-export it as a delimited CSV"
+        )
+
+
+def _csv_options(target: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(pandas read_csv options, notes on what was guessed, header) of a CSV file."""
+    dialect = sniff_csv(target)
+    options = {"sep": dialect.delimiter, "decimal": dialect.decimal, "encoding": dialect.encoding}
+    notes = [f"{target.name}: {note}" for note in dialect.notes]
+    return options, notes, csv_header(target, dialect)
+
+
+def _header(target: Path) -> list[str]:
+    return _csv_options(target)[2] if target.suffix.lower() == ".csv" else parquet_header(target)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (dialect sniffed) or Parquet file, with clear errors for the usual problems.
+
+    A file that cannot fit in the available memory is refused before reading
+    (check_fits_in_memory; phases 01-02 stream such files instead: `scan`). What was guessed
+    (a semicolon delimiter, a decimal comma, a non-UTF-8 encoding) is in `df.attrs["notes"]`.
+    """
+    target = paths.resolve(path)
+    suffix = check_file(target)
+    check_fits_in_memory(target)
+    notes: list[str] = []
+    try:
+        if suffix == ".csv":
+            options, notes, header = _csv_options(target)
+            df = pd.read_csv(target, low_memory=False, **options)
+        else:
+            header = parquet_header(target)
+            df = pd.read_parquet(target)
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        raise _read_error(target, error) from error
+    df.columns = [str(c) for c in df.columns]
+    _check_columns(target, df, header)
     if df.empty:
         raise DataError(f"data file {target} has no data rows: export the data again")
+    df.attrs["notes"] = notes
     context.log_io("read", target)
     return df
 
 
+def iter_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV or Parquet file in batches of about `batch_rows` (for files too large to
+    read whole). Each batch's index continues the row positions of the file."""
+    target = paths.resolve(path)
+    suffix = check_file(target)
+    start = 0
+    try:
+        if suffix == ".csv":
+            options, _, _ = _csv_options(target)
+            reader = pd.read_csv(target, chunksize=batch_rows, low_memory=False, **options)
+            batches: Iterator[pd.DataFrame] = iter(reader)
+        else:
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(target)
+            batches = (b.to_pandas() for b in parquet.iter_batches(batch_size=batch_rows))
+        for batch in batches:
+            batch.columns = [str(c) for c in batch.columns]
+            batch.index = pd.RangeIndex(start, start + len(batch))
+            start += len(batch)
+            yield batch
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        raise _read_error(target, error) from error
+    context.log_io("read", target)
+
+
+# ---------------------------------------------------------------- values and dtypes
+
+
+def infinite_to_missing(df: pd.DataFrame) -> dict[str, int]:
+    """Replace +-inf in numeric columns by missing values, in place; {column: count replaced}."""
+    counts = {}
+    for column in df.columns:
+        series = df[column]
+        if pd.api.types.is_float_dtype(series):
+            infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+            if infinite.any():
+                df[column] = series.mask(infinite)
+                counts[str(column)] = int(infinite.sum())
+    return counts
+
+
+def infinite_notes(counts: dict[str, int]) -> list[str]:
+    """One note per column whose infinite values were read as missing."""
+    return [f"column '{c}': {n} infinite values read as missing" for c, n in counts.items()]
+
+
+def _float32_safe(values: np.ndarray) -> bool:
+    """True when float32 keeps every value as written (at most 6 significant digits)."""
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        return True
+    if np.abs(present).max() >= 1e7:
+        return False
+    single = present.astype("float32").astype("float64")
+    for decimals in range(7):
+        rounded = np.round(present, decimals)
+        if np.array_equal(rounded, present) or np.allclose(rounded, present, rtol=0, atol=1e-12):
+            return bool(np.allclose(np.round(single, decimals), rounded, rtol=0, atol=1e-12))
+    return False
+
+
+def compact_dtypes(df: pd.DataFrame, skip: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Smaller dtypes for analysis: float32 where every value survives it, the smallest integer
+    type, `category` for text columns that repeat (distinct values at most half the rows).
+    Columns in `skip` (the target) stay as they are."""
+    result = {}
+    for column in df.columns:
+        series = df[column]
+        if column in skip:
+            result[column] = series
+        elif pd.api.types.is_float_dtype(series) and series.dtype != "float32":
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            result[column] = series.astype("float32") if _float32_safe(values) else series
+        elif pd.api.types.is_integer_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            result[column] = pd.to_numeric(series, downcast="integer")
+        elif (
+            pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+        ) and series.nunique() <= max(len(series) // 2, 1):
+            result[column] = series.astype("category")
+        else:
+            result[column] = series
+    out = pd.DataFrame(result, index=df.index)
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def plain_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """`category` columns back to their values' dtype (for Parquet splits and the model)."""
+    categorical = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if not categorical:
+        return df
+    return df.astype({c: df[c].cat.categories.dtype for c in categorical})
+
+
+# ---------------------------------------------------------------- full-pass statistics
+
+
+@dataclass
+class ColumnStats:
+    """Counts over every row of a column: rows, missing, and for numbers min, max and sum."""
+
+    rows: int = 0
+    missing: int = 0
+    numeric: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    total: float = 0.0
+
+    def update(self, series: pd.Series) -> None:
+        """Add one batch of the column."""
+        self.rows += len(series)
+        self.missing += int(series.isna().sum())
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            values = values[np.isfinite(values)]
+            if values.size:
+                self.numeric += int(values.size)
+                self.minimum = min(self.minimum, float(values.min()))
+                self.maximum = max(self.maximum, float(values.max()))
+                self.total += float(values.sum())
+
+    def summary(self) -> dict[str, Any]:
+        """missing_share, and min/max/mean for numbers (None otherwise)."""
+        has = self.numeric > 0
+        return {
+            "rows": self.rows,
+            "missing_share": self.missing / self.rows if self.rows else 0.0,
+            "min": self.minimum if has else None,
+            "max": self.maximum if has else None,
+            "mean": self.total / self.numeric if has else None,
+        }
+
+
+def column_stats(batches: Iterator[pd.DataFrame] | list[pd.DataFrame]) -> dict[str, ColumnStats]:
+    """ColumnStats of every column over all `batches`."""
+    stats: dict[str, ColumnStats] = {}
+    for batch in batches:
+        for column in batch.columns:
+            stats.setdefault(str(column), ColumnStats()).update(batch[column])
+    return stats
+
+
+class _Reservoir:
+    """A uniform random sample of at most `size` rows of a stream, kept in stream order."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.rows: pd.DataFrame | None = None
+        self.keys = np.empty(0)
+
+    def add(self, batch: pd.DataFrame) -> None:
+        keys = self.rng.random(len(batch))
+        rows = batch if self.rows is None else pd.concat([self.rows, batch])
+        keys = np.concatenate([self.keys, keys])
+        if len(rows) > self.size:
+            keep = np.sort(np.argpartition(keys, self.size)[: self.size])
+            rows, keys = rows.iloc[keep], keys[keep]
+        self.rows, self.keys = rows, keys
+
+    def sample(self) -> pd.DataFrame:
+        return pd.DataFrame() if self.rows is None else self.rows
+
+
+def sample_rows(df: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """At most `size` rows of `df` drawn at random (seeded), in their original order."""
+    if len(df) <= size:
+        return df
+    rng = np.random.default_rng(seed)
+    return df.iloc[np.sort(rng.choice(len(df), size=size, replace=False))]
+
+
+# ---------------------------------------------------------------- the project's data
+
+
+@dataclass
+class Dataset:
+    """The project's data as phases 01-02 see it.
+
+    `frame` holds every row when the file was read whole, None when it was streamed; `sample` is
+    at most `sample_size` rows drawn at random (all rows when fewer); `stats` counts every row.
+    """
+
+    path: Path
+    frame: pd.DataFrame | None
+    sample: pd.DataFrame
+    stats: dict[str, ColumnStats]
+    rows: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def streamed(self) -> bool:
+        return self.frame is None
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.sample.columns]
+
+    def sampled_note(self) -> str:
+        """One sentence saying what the sample is (empty when it holds every row)."""
+        if len(self.sample) >= self.rows:
+            return ""
+        how = "streamed in batches" if self.streamed else "read whole"
+        return (
+            f"{self.rows} rows ({how}): counts, missing shares and ranges over all rows; kinds, "
+            f"distinct values and plots from a random sample of {len(self.sample)} rows"
+        )
+
+
+def should_stream(target: Path, stream_data: str) -> bool:
+    """Whether phases 01-02 stream `target` (`shared.stream_data`: auto, always or never)."""
+    if stream_data not in STREAM_MODES:
+        raise DataError(
+            f"shared.stream_data={stream_data!r} is not one of {', '.join(STREAM_MODES)}"
+        )
+    if stream_data == "always":
+        return True
+    if fits_in_memory(target):
+        return False
+    if stream_data == "never":
+        check_fits_in_memory(target)  # raises, naming the sizes
+    return True
+
+
+def scan(
+    target: Path, *, sample_size: int, seed: int, stream_data: str = "auto", target_column: str = ""
+) -> Dataset:
+    """Read or stream `target` once: statistics over all rows, a bounded sample, notes.
+
+    Infinite numbers become missing (noted). Read whole, the frame gets compact dtypes.
+    """
+    target = paths.resolve(target)
+    check_file(target)
+    if not should_stream(target, stream_data):
+        frame = read_table(target)
+        notes = [*frame.attrs.get("notes", []), *infinite_notes(infinite_to_missing(frame))]
+        frame = compact_dtypes(frame, skip=(target_column,))
+        stats = column_stats([frame])
+        sample = sample_rows(frame, sample_size, seed)
+        return Dataset(target, frame, sample, stats, len(frame), notes)
+    notes = _csv_options(target)[1] if target.suffix.lower() == ".csv" else []
+    header = _header(target)
+    reservoir = _Reservoir(sample_size, seed)
+    stats: dict[str, ColumnStats] = {}
+    infinite: Counter[str] = Counter()
+    rows = 0
+    for batch in iter_batches(target):
+        infinite.update(infinite_to_missing(batch))
+        for column in batch.columns:
+            stats.setdefault(column, ColumnStats()).update(batch[column])
+        reservoir.add(batch)
+        rows += len(batch)
+    if rows == 0:
+        raise DataError(f"data file {target} has no data rows: export the data again")
+    notes += infinite_notes(dict(infinite))
+    sample = compact_dtypes(reservoir.sample(), skip=(target_column,))
+    _check_columns(target, sample, header)
+    notes.append(f"{target.name} streamed in batches of {BATCH_ROWS} rows: {rows} rows")
+    return Dataset(target, None, sample, stats, rows, notes)
+
+
 def load_dataset(
-    data_path: str, problem_type: str, demo_rows: int, seed: int
-) -> tuple[pd.DataFrame, Path]:
-    """The project's data and its path; empty `data_path` -> the demo data (written to demo_data).
+    data_path: str,
+    problem_type: str,
+    demo_rows: int,
+    seed: int,
+    *,
+    sample_size: int = 100_000,
+    stream_data: str = "auto",
+    target_column: str = "",
+) -> Dataset:
+    """The project's data (`scan`); empty `data_path` -> the demo data (written to demo_data).
 
     The demo file is rewritten only when its content differs, so its hash stays stable.
     """
     if data_path and str(data_path).strip():
         target = paths.resolve(str(data_path).strip())
-        return read_table(target), target
-    demo = make_demo_data(problem_type, demo_rows, seed)
-    target = artifacts.path("demo_data")
-    if not _same_table(target, demo):
-        artifacts.save_table("demo_data", demo)
-    return read_table(target), target
+    else:
+        demo = make_demo_data(problem_type, demo_rows, seed)
+        target = artifacts.path("demo_data")
+        if not _same_table(target, demo):
+            artifacts.save_table("demo_data", demo)
+    return scan(
+        target,
+        sample_size=sample_size,
+        seed=seed,
+        stream_data=stream_data,
+        target_column=target_column,
+    )
 
 
 def _same_table(target: Path, df: pd.DataFrame) -> bool:
@@ -372,14 +680,14 @@ def _same_table(target: Path, df: pd.DataFrame) -> bool:
         return False
 
 
-def fingerprint(path: Path, df: pd.DataFrame) -> dict[str, Any]:
+def fingerprint(path: Path, rows: int, dtypes: dict[str, str]) -> dict[str, Any]:
     """Identity of a data set: file sha256 and size, rows, columns and their dtypes."""
     target = paths.resolve(path)
     return {
         "path": paths.relative(target),
         "sha256": sha256_file(target),
         "bytes": target.stat().st_size,
-        "rows": int(len(df)),
-        "columns": int(df.shape[1]),
-        "dtypes": {str(column): str(dtype) for column, dtype in df.dtypes.items()},
+        "rows": int(rows),
+        "columns": len(dtypes),
+        "dtypes": {str(column): str(dtype) for column, dtype in dtypes.items()},
     }

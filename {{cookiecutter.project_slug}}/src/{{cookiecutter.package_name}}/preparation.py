@@ -1,10 +1,20 @@
-"""Cleaning, the train/valid/test split, the preprocessing ColumnTransformer and leakage checks."""
+"""Cleaning, the train/valid/test split (random or by time, in memory or streamed), the
+preprocessing ColumnTransformer and leakage checks.
+
+`build_preprocessor(feature_schema)` returns an unfitted transformer that turns the schema's
+features into model inputs by their `encoding` (see `schema`): numbers imputed and scaled,
+few-valued categories and booleans one-hot encoded, many-valued text by skrub's StringEncoder,
+dates by skrub's DatetimeEncoder. It is fitted with the model (one saved pipeline), on train only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -12,49 +22,88 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import DataError, check_problem_type
-from .schema import schema_columns
+from .data import DataError, check_problem_type, plain_dtypes
+from .schema import _key, _listing, conform, encoded_columns, feature_encoding
 
 SPLITS = ("train", "valid", "test")
+SPLIT_METHODS = ("random", "time")
+TEXT_COMPONENTS = 30  # model inputs per text column (skrub StringEncoder)
+DATE_PARTS = ("year", "month", "day", "hour", "minute", "second", "total_seconds", "weekday")
+SHARE_TOLERANCE = 0.02  # a split's share may differ this much from the one requested
+LEAKAGE_SAMPLE_ROWS = 5000  # training rows the single-feature scores are computed on
+
+
+# ---------------------------------------------------------------- cleaning
 
 
 def clean(
-    df: pd.DataFrame, target: str, drop_columns: Sequence[str]
+    df: pd.DataFrame,
+    target: str,
+    drop_columns: Sequence[str],
+    *,
+    schema: Mapping[str, Any] | None = None,
+    problem_type: str | None = None,
+    keep_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Drop `drop_columns`, exact duplicate rows and rows without a target.
+    """Drop `drop_columns` and the columns the schema excludes, apply its conversions, drop exact
+    duplicate rows and rows without a target; class labels read as 1.0 become 1 again.
 
-    Returns the cleaned frame (new index 0..n-1) and a summary of what was removed.
+    Returns the cleaned frame (new index 0..n-1, plain dtypes) and a summary of what was removed.
     """
     if target not in df.columns:
         raise DataError(
             f"target column '{target}' is not in the data; available columns: "
-            f"{', '.join(map(str, df.columns))}"
+            f"{_listing(list(map(str, df.columns)))}; set shared.target in params.yaml"
         )
     unknown = [c for c in drop_columns if c not in df.columns]
     if unknown:
         raise DataError(
             f"data_preparation.drop_columns names columns not in the data: {', '.join(unknown)}; "
-            f"available columns: {', '.join(map(str, df.columns))}"
+            f"available columns: {_listing(list(map(str, df.columns)))}"
         )
     if target in drop_columns:
         raise DataError(
             f"data_preparation.drop_columns contains the target '{target}': remove it from the list"
         )
-    frame = df.drop(columns=list(drop_columns))
+    excluded = [
+        c
+        for c in (schema or {}).get("excluded", {})
+        if c in df.columns and c not in drop_columns and c not in keep_columns
+    ]
+    frame = df.drop(columns=[*drop_columns, *excluded])
+    if schema is not None:
+        frame = conform(frame, schema)
+    frame = plain_dtypes(frame)
     duplicated = frame.duplicated()
     frame = frame[~duplicated]
     missing_target = frame[target].isna()
     frame = frame[~missing_target].reset_index(drop=True)
     if frame.empty:
         raise DataError("no rows left after cleaning: every row lacks the target or is a duplicate")
+    if problem_type == "classification":
+        frame[target] = class_labels(frame[target])
+    rows_in = int(len(df))
     summary = {
-        "rows_in": int(len(df)),
+        "rows_in": rows_in,
         "rows_out": int(len(frame)),
         "dropped_columns": list(drop_columns),
+        "excluded_columns": {c: schema["excluded"][c] for c in excluded} if schema else {},
         "duplicate_rows": int(duplicated.sum()),
         "missing_target_rows": int(missing_target.sum()),
+        "missing_target_share": round(float(missing_target.sum()) / rows_in, 6),
     }
     return frame, summary
+
+
+def class_labels(y: pd.Series) -> pd.Series:
+    """Class labels as they were written: integral floats (1.0, read so because of a missing
+    label) become integers; other labels unchanged."""
+    if pd.api.types.is_float_dtype(y) and len(y) and np.all(np.mod(y.dropna(), 1) == 0):
+        return y.astype("int64")
+    return y
+
+
+# ---------------------------------------------------------------- splits
 
 
 def _check_sizes(test_size: float, valid_size: float) -> None:
@@ -70,20 +119,53 @@ def _check_sizes(test_size: float, valid_size: float) -> None:
         )
 
 
-def split(
-    df: pd.DataFrame,
-    target: str,
+def _time_order(time: pd.Series, time_column: str) -> np.ndarray:
+    if time.isna().any():
+        raise DataError(
+            f"data_preparation.time_column '{time_column}' has {int(time.isna().sum())} rows "
+            "without a time: fill them, or set data_preparation.split to random"
+        )
+    if not (pd.api.types.is_datetime64_any_dtype(time) or pd.api.types.is_numeric_dtype(time)):
+        raise DataError(
+            f"data_preparation.time_column '{time_column}' holds {time.dtype} values, not dates "
+            "or numbers: choose a date or number column, or set data_preparation.split to random"
+        )
+    return np.argsort(time.to_numpy(), kind="stable")
+
+
+def assign_splits(
+    y: pd.Series,
     problem_type: str,
     test_size: float,
     valid_size: float,
     seed: int,
-) -> dict[str, pd.DataFrame]:
-    """Split into train/valid/test (shares of all rows); stratified by class for classification."""
+    *,
+    time: pd.Series | None = None,
+    time_column: str = "",
+) -> list[np.ndarray]:
+    """Row positions of train, valid and test (shares of all rows).
+
+    Random: shuffled, stratified by class for classification. With `time`: the oldest rows train,
+    then valid, the newest test (positions in time order).
+    """
     check_problem_type(problem_type)
     _check_sizes(test_size, valid_size)
+    n = len(y)
+    positions = np.arange(n)
+    if time is not None:
+        order = _time_order(time.reset_index(drop=True), time_column)
+        n_test, n_valid = round(n * test_size), round(n * valid_size)
+        n_train = n - n_test - n_valid
+        if min(n_train, n_valid, n_test) < 1:
+            raise DataError(
+                f"cannot split {n} rows by time into train/valid/test with "
+                f"test_size={test_size} and valid_size={valid_size}: collect more rows"
+            )
+        return [order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]]
     stratify = problem_type == "classification"
+    labels = y.reset_index(drop=True)
     if stratify:
-        counts = df[target].value_counts()
+        counts = labels.value_counts()
         rare = counts[counts < 3]
         if len(rare):
             raise DataError(
@@ -93,52 +175,352 @@ def split(
             )
     try:
         rest, test = train_test_split(
-            df,
+            positions,
             test_size=test_size,
             random_state=seed,
-            stratify=df[target] if stratify else None,
+            stratify=labels if stratify else None,
         )
         train, valid = train_test_split(
             rest,
             test_size=valid_size / (1 - test_size),
             random_state=seed,
-            stratify=rest[target] if stratify else None,
+            stratify=labels.iloc[rest] if stratify else None,
         )
     except ValueError as error:
         raise DataError(
-            f"cannot split {len(df)} rows into train/valid/test with test_size={test_size} and "
+            f"cannot split {n} rows into train/valid/test with test_size={test_size} and "
             f"valid_size={valid_size}: {error}"
         ) from error
+    return [train, valid, test]
+
+
+def split(
+    df: pd.DataFrame,
+    target: str,
+    problem_type: str,
+    test_size: float,
+    valid_size: float,
+    seed: int,
+    *,
+    method: str = "random",
+    time_column: str = "",
+) -> dict[str, pd.DataFrame]:
+    """Split into train/valid/test (shares of all rows): `method` random (stratified by class for
+    classification) or time (by `time_column`: oldest rows train, newest test)."""
+    time = _time_values(df, method, time_column)
+    parts = assign_splits(
+        df[target],
+        problem_type,
+        test_size,
+        valid_size,
+        seed,
+        time=time,
+        time_column=time_column,
+    )
     return {
-        name: part.reset_index(drop=True)
-        for name, part in zip(SPLITS, (train, valid, test), strict=True)
+        name: df.iloc[part].reset_index(drop=True) for name, part in zip(SPLITS, parts, strict=True)
     }
+
+
+def _time_values(df: pd.DataFrame, method: str, time_column: str) -> pd.Series | None:
+    if method not in SPLIT_METHODS:
+        raise DataError(
+            f"data_preparation.split={method!r} must be one of {', '.join(SPLIT_METHODS)}"
+        )
+    if method == "random":
+        return None
+    if not time_column:
+        raise DataError(
+            "data_preparation.split is time but data_preparation.time_column is empty: "
+            "name the column holding each row's date"
+        )
+    if time_column not in df.columns:
+        raise DataError(
+            f"data_preparation.time_column '{time_column}' is not in the data (or was dropped); "
+            f"available columns: {_listing(list(map(str, df.columns)))}"
+        )
+    return df[time_column]
+
+
+def split_share_detail(sizes: Mapping[str, int], requested: float, name: str = "test") -> str:
+    """Detail for the split-share QA check: the share reached and what was asked for."""
+    total = sum(sizes.values())
+    return f"{sizes[name]} of {total} rows; requested data_preparation.{name}_size={requested:g}"
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def _typed(frame: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
+    """`frame` with one dtype per column whatever batch it came from: numbers float64, dates
+    datetime64, categories text, class labels as written (integers or text)."""
+    columns = {}
+    for column in frame.columns:
+        series = frame[column]
+        info = schema["features"].get(column)
+        if column == schema["target"]:
+            if schema["problem_type"] == "regression":
+                columns[column] = pd.to_numeric(series).astype("float64")
+            else:
+                labels = class_labels(series)
+                integral = pd.api.types.is_integer_dtype(labels)
+                columns[column] = labels.astype("int64" if integral else "string")
+        elif feature_encoding(info) == "datetime":
+            columns[column] = pd.to_datetime(series, errors="coerce").astype("datetime64[ns]")
+        elif info["kind"] == "numeric":
+            numbers = pd.to_numeric(series, errors="coerce").astype("float64")
+            columns[column] = numbers.mask(np.isinf(numbers))
+        else:
+            columns[column] = series.map(_key, na_action="ignore").astype("string")
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def stream_splits(
+    batches: Iterable[pd.DataFrame],
+    schema: Mapping[str, Any],
+    *,
+    targets: Mapping[str, Path],
+    columns: Sequence[str],
+    assignment: np.ndarray,
+    keep: np.ndarray,
+) -> dict[str, int]:
+    """Write `columns` of the rows of `batches` to one Parquet file per split, batch by batch.
+
+    `schema` is phase 01's (its conversions are applied; its kinds fix each column's type),
+    `assignment` holds each raw row's split (0 train, 1 valid, 2 test, -1 none: a duplicate or an
+    unlabelled row), `keep` the rows to write (a bounded sample). Files are written beside their
+    target and renamed into place once all are complete. Returns rows written per split.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writers: dict[str, Any] = {}
+    temporary = {name: path.with_name(f".{path.name}.partial") for name, path in targets.items()}
+    counts = dict.fromkeys(SPLITS, 0)
+    try:
+        for batch in batches:
+            rows = batch.index.to_numpy()
+            codes, wanted = assignment[rows], keep[rows]
+            if not wanted.any():
+                continue
+            frame = conform(batch[list(columns)], schema)
+            for code, name in enumerate(SPLITS):
+                mask = (codes == code) & wanted
+                if not mask.any():
+                    continue
+                table = pa.Table.from_pandas(_typed(frame[mask], schema), preserve_index=False)
+                if name not in writers:
+                    temporary[name].parent.mkdir(parents=True, exist_ok=True)
+                    writers[name] = pq.ParquetWriter(temporary[name], table.schema)
+                writers[name].write_table(table.cast(writers[name].schema))
+                counts[name] += int(mask.sum())
+    finally:
+        for writer in writers.values():
+            writer.close()
+    empty = [name for name in SPLITS if name not in writers]
+    if empty:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
+        raise DataError(f"no rows for the {', '.join(empty)} split: collect more rows")
+    for name, path in targets.items():
+        os.replace(temporary[name], path)
+    return counts
+
+
+def streamed_assignment(
+    labels: pd.Series,
+    row_hashes: np.ndarray,
+    problem_type: str,
+    test_size: float,
+    valid_size: float,
+    seed: int,
+    *,
+    time: pd.Series | None = None,
+    time_column: str = "",
+    max_rows: int = 0,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(split code per raw row, rows to write, summary) for a streamed file, from its labels and
+    row hashes (first pass). Duplicates and unlabelled rows get -1; with `max_rows` > 0 each split
+    keeps a random sample of at most that many rows."""
+    n = len(labels)
+    duplicate = pd.Series(row_hashes).duplicated().to_numpy()
+    unlabelled = labels.isna().to_numpy()
+    usable = np.flatnonzero(~duplicate & ~unlabelled)
+    if usable.size == 0:
+        raise DataError("no rows left after cleaning: every row lacks the target or is a duplicate")
+    parts = assign_splits(
+        labels.iloc[usable],
+        problem_type,
+        test_size,
+        valid_size,
+        seed,
+        time=None if time is None else time.iloc[usable],
+        time_column=time_column,
+    )
+    assignment = np.full(n, -1, dtype=np.int8)
+    keep = np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(seed)
+    sampled = {}
+    for code, (name, part) in enumerate(zip(SPLITS, parts, strict=True)):
+        rows = usable[part]
+        assignment[rows] = code
+        chosen = rows
+        if max_rows and len(rows) > max_rows:
+            chosen = rng.choice(rows, max_rows, replace=False)
+        keep[chosen] = True
+        sampled[name] = {"rows": int(len(rows)), "written": int(len(chosen))}
+    summary = {
+        "rows_in": int(n),
+        "rows_out": int(usable.size),
+        "duplicate_rows": int((duplicate & ~unlabelled).sum()),
+        "missing_target_rows": int(unlabelled.sum()),
+        "missing_target_share": round(float(unlabelled.sum()) / n, 6),
+        "splits": sampled,
+    }
+    return assignment, keep, summary
+
+
+def prepare_streamed(
+    batches: Callable[[], Iterable[pd.DataFrame]],
+    schema: Mapping[str, Any],
+    *,
+    targets: Mapping[str, Path],
+    drop_columns: Sequence[str],
+    test_size: float,
+    valid_size: float,
+    seed: int,
+    method: str = "random",
+    time_column: str = "",
+    max_rows: int = 0,
+) -> dict[str, Any]:
+    """Clean and split a file too large for memory in two streaming passes, writing the splits
+    to `targets` (staging files: `commit` moves them into place once the QA checks pass).
+
+    Pass 1 hashes each row (duplicates) and keeps the labels (and times): the split is the one
+    `split` would make of the same rows. Pass 2 writes each split (at most `max_rows` random rows
+    each when > 0) with `stream_splits`. Returns the cleaning summary with rows per split.
+    """
+    target = schema["target"]
+    columns = [c for c in schema["features"] if c not in set(drop_columns)] + [target]
+    if method not in SPLIT_METHODS:
+        raise DataError(
+            f"data_preparation.split={method!r} must be one of {', '.join(SPLIT_METHODS)}"
+        )
+    if method == "time" and time_column not in columns:
+        raise DataError(
+            f"data_preparation.time_column '{time_column}' is not a feature of the data "
+            "(dropped, excluded or absent): choose another column, or set data_preparation.split "
+            "to random"
+        )
+    labels, times, hashes = [], [], []
+    for batch in batches():
+        frame = plain_dtypes(conform(batch[columns], schema))
+        hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+        labels.append(frame[target])
+        if method == "time":
+            times.append(frame[time_column])
+    y = class_labels_or_raw(pd.concat(labels, ignore_index=True))
+    assignment, keep, summary = streamed_assignment(
+        y,
+        np.concatenate(hashes),
+        schema["problem_type"],
+        test_size,
+        valid_size,
+        seed,
+        time=pd.concat(times, ignore_index=True) if method == "time" else None,
+        time_column=time_column,
+        max_rows=max_rows,
+    )
+    written = stream_splits(
+        batches(), schema, targets=targets, columns=columns, assignment=assignment, keep=keep
+    )
+    excluded = {c: r for c, r in schema.get("excluded", {}).items() if c not in drop_columns}
+    return {
+        **summary,
+        "dropped_columns": list(drop_columns),
+        "excluded_columns": excluded,
+        "written": written,
+        "max_rows": max_rows,
+    }
+
+
+def class_labels_or_raw(y: pd.Series) -> pd.Series:
+    """Labels for stratifying: missing labels kept, the rest as class_labels makes them."""
+    present = y.dropna()
+    if pd.api.types.is_float_dtype(y) and len(present) and np.all(np.mod(present, 1) == 0):
+        return y.astype("Int64")
+    return y
+
+
+def staging_paths(finals: Mapping[str, Path]) -> dict[str, Path]:
+    """Where streamed splits wait for the QA checks: beside each final file, hidden."""
+    return {
+        name: path.with_name(f".{path.stem}.staged{path.suffix}") for name, path in finals.items()
+    }
+
+
+def commit(staged: Mapping[str, Path], finals: Mapping[str, Path]) -> None:
+    """Move staged split files into place (each an atomic rename) and log the writes."""
+    from crisp import context
+
+    for name, path in staged.items():
+        os.replace(path, finals[name])
+        context.log_io("write", finals[name])
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+def _output_names(schema: Mapping[str, Any], groups: Mapping[str, list[str]]) -> list[str]:
+    names = list(groups["numeric"])
+    for column in groups["onehot"]:
+        names += [f"{column}_{c}" for c in schema["features"][column].get("categories", [])]
+    for column in groups["text"]:
+        names += [f"{column}_{i:02d}" for i in range(TEXT_COMPONENTS)]
+    for column in groups["datetime"]:
+        names += [f"{column}_{part}" for part in DATE_PARTS]
+    return names
 
 
 def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     """Unfitted ColumnTransformer over the schema's features (target and dropped columns excluded).
 
-    Numeric: median imputation + standard scaling. Categorical: most-frequent imputation +
-    one-hot encoding that ignores categories unseen at fit time.
+    By encoding: numeric -> median imputation + standard scaling; onehot -> most-frequent
+    imputation + one-hot encoding that ignores categories unseen at fit time; text -> skrub's
+    StringEncoder (character n-gram tf-idf + SVD, TEXT_COMPONENTS inputs); datetime -> skrub's
+    ToDatetime (text dates at prediction time) + DatetimeEncoder (year, month, day, ..., weekday,
+    total seconds) + median imputation + scaling.
     """
-    numeric, categorical = schema_columns(schema)
-    if not numeric and not categorical:
+    from skrub import DatetimeEncoder, StringEncoder, ToDatetime
+
+    groups = encoded_columns(schema)
+    if not any(groups.values()):
         raise DataError("the schema has no feature columns: nothing to train on")
-    transformers = []
-    if numeric:
+    transformers: list[tuple[str, Any, Any]] = []
+    if groups["numeric"]:
         steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-        transformers.append(("numeric", Pipeline(steps), numeric))
-    if categorical:
+        transformers.append(("numeric", Pipeline(steps), groups["numeric"]))
+    if groups["onehot"]:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
         steps = [("impute", SimpleImputer(strategy="most_frequent")), ("encode", encoder)]
-        transformers.append(("categorical", Pipeline(steps), categorical))
+        transformers.append(("categorical", Pipeline(steps), groups["onehot"]))
+    for position, column in enumerate(groups["text"]):
+        encoder = StringEncoder(n_components=TEXT_COMPONENTS, random_state=0)
+        transformers.append((f"text_{position}", encoder, column))
+    for position, column in enumerate(groups["datetime"]):
+        steps = [
+            ("parse", ToDatetime()),
+            ("encode", DatetimeEncoder(add_weekday=True)),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]
+        transformers.append((f"datetime_{position}", Pipeline(steps), column))
     # Short output names ("contract_one-year") unless they could collide.
-    names = list(numeric) + [
-        f"{column}_{category}"
-        for column in categorical
-        for category in schema["features"][column].get("categories", [])
-    ]
+    names = _output_names(schema, groups)
     return ColumnTransformer(transformers, verbose_feature_names_out=len(names) != len(set(names)))
+
+
+# ---------------------------------------------------------------- leakage
 
 
 def _row_hashes(df: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -159,6 +541,108 @@ def leakage_checks(
         "train_valid_overlap_rows": int(valid_hashes.isin(train).sum()),
         "valid_test_overlap_rows": int(test_hashes.isin(set(valid_hashes)).sum()),
     }
+
+
+def _as_codes(series: pd.Series, encoding: str) -> np.ndarray:
+    """One feature as numbers a tree can split: values, date times, or category codes."""
+    if encoding == "numeric":
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if encoding == "datetime":
+        times = pd.to_datetime(series, errors="coerce")
+        values = times.astype("int64").to_numpy(dtype="float64")
+        values[times.isna().to_numpy()] = np.nan
+        return values
+    codes, _ = pd.factorize(series.map(_key, na_action="ignore"))
+    values = codes.astype("float64")
+    values[codes < 0] = np.nan
+    return values
+
+
+def _mapping(x: pd.Series, y: pd.Series, problem_type: str) -> str:
+    """'identical', 'one-to-one' or '' for a feature against the target."""
+    present = x.notna() & y.notna()
+    xs, ys = x[present].map(_key), y[present].map(_key)
+    if len(xs) and (xs == ys).all():
+        return "identical"
+    if problem_type == "regression":
+        numbers = pd.to_numeric(x[present], errors="coerce")
+        if numbers.notna().all() and numbers.nunique() > 1:
+            correlation = np.corrcoef(numbers.astype(float), y[present].astype(float))[0, 1]
+            if abs(correlation) > 0.9999:
+                return "a linear copy"
+        return ""
+    pairs = pd.DataFrame({"x": xs, "y": ys}).drop_duplicates()
+    if len(pairs) and len(pairs) == xs.nunique() == ys.nunique():
+        return "one-to-one"
+    return ""
+
+
+def single_feature_scores(
+    train: pd.DataFrame,
+    schema: Mapping[str, Any],
+    seed: int,
+    sample_rows: int = LEAKAGE_SAMPLE_ROWS,
+) -> pd.DataFrame:
+    """How well each feature alone predicts the target on (a sample of) the training split.
+
+    A shallow-leaved decision tree on the one feature, scored out of fold (3 folds): balanced
+    accuracy for classification, R² for regression. Columns: feature, encoding, metric, score,
+    mapping ('identical', 'one-to-one', 'a linear copy' or ''). Sorted by score, best first.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    target, problem_type = schema["target"], schema["problem_type"]
+    frame = train if len(train) <= sample_rows else train.sample(sample_rows, random_state=seed)
+    y = frame[target]
+    classification = problem_type == "classification"
+    if classification:
+        y_codes = pd.factorize(y.map(_key))[0]
+        stratified = np.bincount(y_codes).min() >= 3
+        folds: Any = (StratifiedKFold if stratified else KFold)(3, shuffle=True, random_state=seed)
+        model: Any = DecisionTreeClassifier(min_samples_leaf=2, random_state=seed)
+        metric = "balanced_accuracy"
+    else:
+        y_codes = pd.to_numeric(y).to_numpy(dtype="float64")
+        folds = KFold(3, shuffle=True, random_state=seed)
+        model = DecisionTreeRegressor(min_samples_leaf=2, random_state=seed)
+        metric = "r2"
+    rows = []
+    for name, info in schema["features"].items():
+        if name not in frame.columns:
+            continue
+        encoding = feature_encoding(info)
+        x = _as_codes(frame[name], encoding).reshape(-1, 1)
+        predicted = cross_val_predict(model, x, y_codes, cv=folds)
+        score = _score(y_codes, predicted, classification)
+        mapping = _mapping(frame[name], y, problem_type)
+        rows.append((name, encoding, metric, score, mapping))
+    columns = ["feature", "encoding", "metric", "score", "mapping"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _score(y: np.ndarray, predicted: np.ndarray, classification: bool) -> float:
+    from sklearn.metrics import balanced_accuracy_score, r2_score
+
+    if classification:
+        return float(balanced_accuracy_score(y, predicted))
+    return float(r2_score(y, predicted))
+
+
+def leakage_detail(scores: pd.DataFrame, threshold: float) -> str:
+    """Detail for the single-feature QA check: the best feature and the fix ("" when none)."""
+    if scores.empty:
+        return "no feature scored"
+    best = scores.iloc[0]
+    what = f"; {best['mapping']} with the target" if best["mapping"] else ""
+    text = f"column '{best['feature']}': {best['metric']} {best['score']:.3f} from it alone{what}"
+    if best["score"] <= threshold:
+        return text
+    return (
+        f"{text}: drop it (data_preparation.drop_columns) if it is known only after the outcome, "
+        "or raise data_preparation.max_single_feature_score"
+    )
 
 
 def class_balance(y: pd.Series) -> pd.Series:

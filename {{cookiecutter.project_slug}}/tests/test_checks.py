@@ -124,3 +124,124 @@ def test_params_yaml_passes_every_declared_range_and_rule() -> None:
     values = {f"{section}.{key}" for section, keys in params.items() for key in keys}
     assert related <= values
     check_parameters(params, ROOT)
+
+
+# ---------------------------------------------------------------- column names against the header
+
+
+def _params(data_path: str = "", **sections: dict[str, object]) -> dict[str, dict[str, object]]:
+    params: dict[str, dict[str, object]] = {
+        "shared": {"problem_type": "classification", "target": "target", "data_path": data_path},
+        "data_preparation": {"drop_columns": [], "keep_columns": [], "time_column": ""},
+        "evaluation": {"slice_column": ""},
+    }
+    for section, values in sections.items():
+        params.setdefault(section, {}).update(values)
+    return params
+
+
+@pytest.fixture
+def iris_csv(tmp_path: Path) -> Path:
+    import public_tables
+
+    frame = public_tables.with_odd_names(public_tables.table("iris"))
+    frame.to_csv(tmp_path / "iris.csv", sep=";", decimal=",", index=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        (
+            {"shared": {"target": "Target"}},
+            "shared.target='Target' is not a column of iris.csv; close matches: 'target'",
+        ),
+        (
+            {"data_preparation": {"drop_columns": ["petal width"]}},
+            "data_preparation.drop_columns='petal width' is not a column of iris.csv; close "
+            "matches: 'petal width (cm)'",
+        ),
+        (
+            {"data_preparation": {"keep_columns": ["id"]}},
+            "data_preparation.keep_columns='id' is not a column of iris.csv; fix it",
+        ),
+        (
+            {"data_preparation": {"split": "time", "time_column": "date"}},
+            "data_preparation.time_column='date' is not a column of iris.csv",
+        ),
+        (
+            {"evaluation": {"slice_column": "species"}},
+            "evaluation.slice_column='species' is not a column of iris.csv",
+        ),
+        (
+            {"data_preparation": {"drop_columns": ["target"]}},
+            "data_preparation.drop_columns contains the target 'target' (shared.target)",
+        ),
+        (
+            {"data_preparation": {"split": "time"}},
+            "data_preparation.split is 'time' but data_preparation.time_column is empty",
+        ),
+    ],
+)
+def test_parameters_naming_columns_are_checked_against_the_header(
+    iris_csv: Path, sections: dict, message: str
+) -> None:
+    check_parameters(_params("iris.csv"), iris_csv)  # the semicolon file's header is read right
+    with pytest.raises(ParamsError) as info:
+        check_parameters(_params("iris.csv", **sections), iris_csv)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert str(info.value).endswith("fix it in params.yaml or with --set")
+
+
+def test_column_names_with_spaces_dots_and_unicode_are_found(iris_csv: Path) -> None:
+    params = _params("iris.csv", evaluation={"slice_column": "größe des blatts. (cm)"})
+    check_parameters(params, iris_csv)
+
+
+def test_parquet_header_and_demo_columns(tmp_path: Path) -> None:
+    import public_tables
+
+    public_tables.table("diabetes").to_parquet(tmp_path / "d.parquet")
+    params = _params("d.parquet", shared={"problem_type": "regression"})
+    check_parameters(params, tmp_path)
+    params["evaluation"]["slice_column"] = "sex "
+    with pytest.raises(
+        ParamsError, match="'sex ' is not a column of d.parquet; close matches: 'sex'"
+    ):
+        check_parameters(params, tmp_path)
+    demo = _params("", shared={"target": "churned"}, evaluation={"slice_column": "contract"})
+    check_parameters(demo, tmp_path)
+    demo["shared"]["target"] = "churn"
+    with pytest.raises(ParamsError, match="'churn' is not a column of the demo data; close"):
+        check_parameters(demo, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: None, "does not exist: put your file in data/raw/"),
+        (lambda root: (root / "iris.csv").mkdir(), "is a directory"),
+        (lambda root: (root / "iris.csv").write_bytes(b""), "is empty"),
+    ],
+    ids=["missing", "directory", "empty"],
+)
+def test_an_unreadable_data_path_stops_before_any_phase(tmp_path: Path, make, message) -> None:
+    make(tmp_path)
+    with pytest.raises(ParamsError) as info:
+        check_parameters(_params("iris.csv"), tmp_path)
+    assert str(info.value).startswith("shared.data_path='iris.csv': ")
+    assert message in str(info.value)
+
+
+def test_checks_stay_cheap_to_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, {{ cookiecutter.package_name }}.checks; "
+        "heavy = {'pandas', 'sklearn', 'numpy', 'pyarrow'} & set(sys.modules); "
+        "sys.exit(', '.join(sorted(heavy)) or None)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

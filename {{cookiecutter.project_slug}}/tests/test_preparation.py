@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import public_tables
 import pytest
 
+from {{ cookiecutter.package_name }} import artifacts, data
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.preparation import (
+    SPLITS,
     build_preprocessor,
     class_balance,
     clean,
     leakage_checks,
+    leakage_detail,
+    prepare_streamed,
+    single_feature_scores,
     split,
     xy,
 )
@@ -30,8 +36,10 @@ def test_clean_removes_columns_duplicates_and_rows_without_target(demo_frame_cla
         "rows_in": len(df) + 3,
         "rows_out": len(df) - 1,
         "dropped_columns": ["customer_id"],
+        "excluded_columns": {},
         "duplicate_rows": 3,
         "missing_target_rows": 1,
+        "missing_target_share": round(1 / (len(df) + 3), 6),
     }
 
 
@@ -171,3 +179,197 @@ def test_class_balance_and_xy(demo_frame_classification):
     assert "churned" not in X.columns and y.name == "churned" and len(X) == len(y)
     with pytest.raises(DataError, match="target column 'churn' is not in the data"):
         xy(demo_frame_classification, "churn")
+
+
+# ---------------------------------------------------------------- real tables, hostile variants
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer"])
+def test_missing_labels_are_dropped_counted_and_classes_stay_integers(name):
+    frame = public_tables.missing_labels(public_tables.table(name))
+    unlabelled = int(frame["target"].isna().sum())
+    assert unlabelled > 0 and frame["target"].dtype == "float64"
+    cleaned, summary = clean(frame, "target", [], problem_type="classification")
+    assert summary["missing_target_rows"] == unlabelled
+    assert summary["missing_target_share"] == round(unlabelled / len(frame), 6)
+    assert cleaned["target"].dtype == "int64"
+    parts = split(cleaned, "target", "classification", 0.2, 0.2, seed=0)
+    for part in parts.values():  # stratified: every class in every split
+        assert set(part["target"]) == set(cleaned["target"])
+
+
+def test_clean_applies_phase_01_decisions():
+    frame = public_tables.with_identifier(
+        public_tables.with_date(
+            public_tables.with_words_in_numbers(public_tables.table("diabetes"))
+        )
+    )
+    raw = infer_schema(frame, "target", "regression")
+    cleaned, summary = clean(frame, "target", [], schema=raw, problem_type="regression")
+    assert summary["excluded_columns"] == {"record_id": "identifier"}
+    assert "record_id" not in cleaned.columns
+    assert cleaned["signup date"].dtype.kind == "M"
+    assert cleaned[public_tables.numeric_feature(frame)].isna().sum() == 4
+    kept, _ = clean(frame, "target", [], schema=raw, keep_columns=["record_id"])
+    assert "record_id" in kept.columns
+
+
+def test_time_split_trains_on_the_oldest_rows():
+    frame = public_tables.with_date(public_tables.table("diabetes"))
+    raw = infer_schema(frame, "target", "regression")
+    cleaned, _ = clean(frame, "target", [], schema=raw)
+    parts = split(
+        cleaned, "target", "regression", 0.2, 0.2, seed=0, method="time", time_column="signup date"
+    )
+    assert [len(parts[n]) for n in SPLITS] == [266, 88, 88]
+    assert parts["train"]["signup date"].max() <= parts["valid"]["signup date"].min()
+    assert parts["valid"]["signup date"].max() <= parts["test"]["signup date"].min()
+
+
+@pytest.mark.parametrize(
+    ("method", "time_column", "message"),
+    [
+        ("sorted", "", "data_preparation.split='sorted' must be one of random, time"),
+        ("time", "", "data_preparation.split is time but data_preparation.time_column is empty"),
+        ("time", "when", "data_preparation.time_column 'when' is not in the data"),
+        ("time", "label", "holds str values, not dates or numbers"),
+    ],
+)
+def test_time_split_errors_name_the_key(method, time_column, message):
+    frame = public_tables.table("iris").assign(label="x")
+    with pytest.raises(DataError, match=message):
+        split(
+            frame, "target", "classification", 0.2, 0.2, 0, method=method, time_column=time_column
+        )
+
+
+def test_time_split_refuses_rows_without_a_time():
+    frame = public_tables.table("diabetes")
+    frame["age"] = frame["age"].mask(frame.index < 3)
+    with pytest.raises(DataError, match="'age' has 3 rows without a time: fill them, or set"):
+        split(frame, "target", "regression", 0.2, 0.2, 0, method="time", time_column="age")
+
+
+def _hostile_iris() -> pd.DataFrame:
+    frame = public_tables.with_date(public_tables.with_text_label(public_tables.table("iris")))
+    frame = public_tables.with_odd_names(frame)
+    frame["site"] = [f"site {i % 60}" for i in range(len(frame))]
+    frame["member"] = np.where(np.arange(len(frame)) % 3 == 0, True, False).astype(object)
+    frame.loc[5, "member"] = None
+    return frame
+
+
+def test_preprocessor_encodes_every_kind_of_column_inside_one_saved_pipeline(tmp_project):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    frame = _hostile_iris()
+    raw = infer_schema(frame, "target", "classification")
+    cleaned, _ = clean(frame, "target", [], schema=raw, problem_type="classification")
+    parts = split(cleaned, "target", "classification", 0.2, 0.2, seed=0)
+    feature_schema = infer_schema(
+        parts["train"], "target", "classification", max_onehot_levels=40, plan=raw
+    )
+    encodings = {n: f["encoding"] for n, f in feature_schema["features"].items()}
+    assert encodings["signup date"] == "datetime" and encodings["site"] == "text"
+    assert encodings["member"] == "onehot" and encodings["größe des blatts. (cm)"] == "numeric"
+    model = make_pipeline(build_preprocessor(feature_schema), LogisticRegression(max_iter=2000))
+    X, y = xy(parts["train"], "target")
+    model.fit(X, y)
+    names = list(model[0].get_feature_names_out())
+    assert "signup date_year" in names and "site_00" in names and "member_True" in names
+    # Serving sees raw values: dates as text, categories as plain objects.
+    raw_test = frame.drop(columns="target").iloc[:20]
+    path = artifacts.save_model(tmp_project / "model.skops", model, {})
+    loaded, _ = artifacts.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(raw_test), model.predict(raw_test))
+    X_test, y_test = xy(parts["test"], "target")
+    assert (loaded.predict(X_test) == y_test).mean() > 0.8
+
+
+@pytest.mark.parametrize("name", sorted(public_tables.TABLES))
+def test_no_feature_of_a_real_table_looks_like_leakage(name):
+    frame = public_tables.table(name)
+    inferred = infer_schema(frame, "target", public_tables.problem_type(name))
+    scores = single_feature_scores(frame, inferred, seed=0)
+    assert len(scores) == len(inferred["features"])
+    assert scores["score"].max() < 0.99
+    assert (scores["mapping"] == "").all()
+    assert "drop it" not in leakage_detail(scores, 0.99)
+
+
+@pytest.mark.parametrize("name", sorted(public_tables.TABLES))
+@pytest.mark.parametrize("kind", ["same", "relabelled"])
+def test_a_copy_of_the_target_is_named_as_leakage(name, kind):
+    frame = public_tables.with_target_copy(public_tables.table(name), kind)
+    problem_type = public_tables.problem_type(name)
+    if problem_type == "regression" and kind == "relabelled":
+        frame["leak"] = frame["target"] * 3 + 1  # a linear copy
+    inferred = infer_schema(frame, "target", problem_type)
+    scores = single_feature_scores(frame, inferred, seed=0)
+    best = scores.iloc[0]
+    assert best["feature"] == "leak" and best["score"] > 0.99
+    expected = {"same": "identical", "relabelled": "one-to-one"}[kind]
+    if problem_type == "regression" and kind == "relabelled":
+        expected = "a linear copy"
+    assert best["mapping"] == expected
+    detail = leakage_detail(scores, 0.99)
+    assert detail.startswith("column 'leak': ")
+    assert "data_preparation.drop_columns" in detail
+    assert "data_preparation.max_single_feature_score" in detail
+
+
+@pytest.mark.parametrize(("name", "method"), [("wine", "random"), ("diabetes", "time")])
+def test_streamed_preparation_makes_the_splits_of_the_in_memory_path(tmp_project, name, method):
+    frame = public_tables.missing_labels(public_tables.with_date(public_tables.table(name)))
+    frame = pd.concat([frame, frame.iloc[:5]], ignore_index=True)  # duplicates
+    problem_type = public_tables.problem_type(name)
+    target = tmp_project / f"{name}.csv"
+    frame.to_csv(target, index=False)
+    raw = infer_schema(frame, "target", problem_type)
+    options = dict(test_size=0.2, valid_size=0.2, seed=3, method=method, time_column="signup date")
+    cleaned, removed = clean(
+        data.read_table(target), "target", [], schema=raw, problem_type=problem_type
+    )
+    expected = split(cleaned, "target", problem_type, **options)
+    staged = {n: tmp_project / f"{n}.parquet" for n in SPLITS}
+    summary = prepare_streamed(
+        lambda: data.iter_batches(target, batch_rows=50),
+        raw,
+        targets=staged,
+        drop_columns=[],
+        **options,
+    )
+    assert summary["missing_target_rows"] == removed["missing_target_rows"]
+    assert summary["duplicate_rows"] == removed["duplicate_rows"]
+    for name_ in SPLITS:
+        got = pd.read_parquet(staged[name_])
+        assert summary["written"][name_] == len(got) == len(expected[name_])
+        key = ["signup date", "target"]
+        pd.testing.assert_frame_equal(
+            got.sort_values(key).reset_index(drop=True)[expected[name_].columns],
+            expected[name_].sort_values(key).reset_index(drop=True),
+            check_dtype=False,
+        )
+
+
+def test_streamed_splits_are_bounded_by_max_rows(tmp_project):
+    frame = public_tables.table("breast_cancer")
+    target = tmp_project / "bc.parquet"
+    frame.to_parquet(target, index=False, row_group_size=64)
+    raw = infer_schema(frame, "target", "classification")
+    staged = {n: tmp_project / f"{n}.parquet" for n in SPLITS}
+    summary = prepare_streamed(
+        lambda: data.iter_batches(target, batch_rows=64),
+        raw,
+        targets=staged,
+        drop_columns=["mean area"],
+        test_size=0.2,
+        valid_size=0.2,
+        seed=0,
+        max_rows=100,
+    )
+    assert summary["written"] == {"train": 100, "valid": 100, "test": 100}
+    assert summary["splits"]["train"] == {"rows": 341, "written": 100}
+    train = pd.read_parquet(staged["train"])
+    assert "mean area" not in train.columns and set(train["target"]) == {0, 1}

@@ -6,14 +6,19 @@ import json
 
 import numpy as np
 import pandas as pd
+import public_tables
 import pytest
 
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.schema import (
     check_target,
+    column_decisions,
+    conform,
     entirely_missing,
     entirely_missing_detail,
+    excluded_detail,
     infer_schema,
+    mixed_detail,
     quality_report,
     schema_columns,
     validate_frame,
@@ -77,11 +82,122 @@ def test_kinds_of_bool_flag_and_category_columns():
     assert features["code"]["missing_share"] == 0.25
 
 
-def test_date_columns_are_refused_with_a_fix():
+def test_date_columns_become_date_features():
     df = pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-02-01"]), "y": [1.0, 2.0]})
-    with pytest.raises(DataError, match="column 'when' holds dates/times .*drop_columns"):
-        infer_schema(df, "y", "regression")
+    info = infer_schema(df, "y", "regression")["features"]["when"]
+    assert info["encoding"] == "datetime" and info["kind"] == "categorical"
+    assert (info["min"], info["max"]) == ("2024-01-01T00:00:00", "2024-02-01T00:00:00")
     assert infer_schema(df, "y", "regression", ["when"])["features"] == {}
+
+
+@pytest.mark.parametrize("name", sorted(public_tables.TABLES))
+def test_real_tables_keep_every_feature_as_a_number(name):
+    frame = public_tables.table(name)
+    inferred = infer_schema(frame, "target", public_tables.problem_type(name))
+    features = [c for c in frame.columns if c != "target"]
+    assert list(inferred["features"]) == features
+    assert {f["encoding"] for f in inferred["features"].values()} == {"numeric"}
+    assert inferred["excluded"] == {} and inferred["conversions"] == {}
+    json.dumps(inferred)
+
+
+@pytest.mark.parametrize("name", sorted(public_tables.TABLES))
+def test_hostile_columns_are_recognised_on_real_tables(name):
+    frame = public_tables.table(name)
+    for change in (
+        public_tables.with_odd_names,
+        public_tables.with_date,
+        public_tables.with_identifier,
+        public_tables.with_index_column,
+    ):
+        frame = change(frame)
+    frame["constant"] = "same"
+    frame["site"] = [f"site {i % 60}" for i in range(len(frame))]
+    inferred = infer_schema(frame, "target", public_tables.problem_type(name))
+    assert inferred["excluded"] == {
+        "Unnamed: 0": "index",
+        "record_id": "identifier",
+        "constant": "constant",
+    }
+    features = inferred["features"]
+    assert features["signup date"]["encoding"] == "datetime"
+    assert inferred["conversions"] == {"signup date": "datetime"}
+    assert inferred["formats"] == {"signup date": "%Y-%m-%d"}
+    assert features["site"]["encoding"] == "text" and features["site"]["n_unique"] == 60
+    assert features["größe des blatts. (cm)"]["encoding"] == "numeric"
+    report = quality_report(frame, inferred)
+    notes = report.set_index("column")["note"]
+    assert notes["record_id"] == "left out: identifier"
+    assert notes["signup date"] == "dates read from text (%Y-%m-%d)"
+    decisions = column_decisions(inferred).set_index("column")["decision"].to_dict()
+    assert decisions == {
+        "Unnamed: 0": "left out",
+        "record_id": "left out",
+        "constant": "left out",
+        "signup date": "read as dates",
+    }
+    assert "data_preparation.keep_columns" in excluded_detail(inferred)
+
+
+def test_keep_columns_keeps_a_column_that_looks_like_an_identifier():
+    frame = public_tables.with_index_column(public_tables.table("iris"))
+    inferred = infer_schema(frame, "target", "classification", keep_columns=["Unnamed: 0"])
+    assert inferred["excluded"] == {} and "Unnamed: 0" in inferred["features"]
+
+
+def test_integer_columns_unique_per_row_stay_features_unless_named_or_ordered_like_ids():
+    rng = np.random.default_rng(0)
+    values = rng.permutation(1000)[:100] * 7 + 3
+    frame = pd.DataFrame({"income": values, "customer_no": values, "y": rng.normal(size=100)})
+    frame["CustomerID"] = values
+    frame["row"] = np.arange(100, 200)
+    excluded = infer_schema(frame, "y", "regression")["excluded"]
+    assert excluded == {"CustomerID": "identifier", "row": "index"}
+
+
+@pytest.mark.parametrize(
+    ("handling", "kind", "conversions"),
+    [("missing", "numeric", {"target": None}), ("text", "categorical", {})],
+)
+def test_numbers_with_a_few_words_are_named_and_handled_as_chosen(handling, kind, conversions):
+    frame = public_tables.with_words_in_numbers(public_tables.table("diabetes"))
+    column = public_tables.numeric_feature(frame)
+    inferred = infer_schema(frame, "target", "regression", mixed_columns=handling)
+    assert inferred["mixed"] == {
+        column: {"examples": ["unknown", "see notes"], "rows": 4, "handling": handling}
+    }
+    info = inferred["features"][column]
+    assert info["kind"] == kind
+    assert (column in inferred["conversions"]) is bool(conversions)
+    detail = mixed_detail(inferred)
+    assert f"'{column}': 4 text values such as 'unknown', 'see notes'" in detail
+    assert "data_understanding.mixed_columns" in detail
+    if handling == "missing":
+        assert info["text_values"] == "missing"
+        converted = conform(frame, inferred)[column]
+        assert converted.isna().sum() == 4 and converted.dtype == "float64"
+
+
+def test_mixed_columns_setting_is_validated():
+    with pytest.raises(DataError, match="data_understanding.mixed_columns='drop' must be one of"):
+        infer_schema(public_tables.table("iris"), "target", "classification", mixed_columns="drop")
+
+
+@pytest.mark.parametrize(
+    ("change", "classes"),
+    [
+        (public_tables.with_text_label, ["class_0", "class_1", "class_2"]),
+        (lambda df: public_tables.missing_labels(df), [0, 1, 2]),
+        (lambda df: df.assign(target=df["target"] == 1), [False, True]),
+    ],
+    ids=["text", "missing-labels", "boolean"],
+)
+def test_multiclass_and_boolean_labels_are_classes(change, classes):
+    frame = change(public_tables.table("wine"))
+    check_target(frame, "target", "classification")
+    info = infer_schema(frame, "target", "classification")["target_info"]
+    assert info["classes"] == classes
+    assert sum(info["class_counts"].values()) == frame["target"].notna().sum()
 
 
 def test_unknown_drop_columns_are_refused(demo_frame_classification):

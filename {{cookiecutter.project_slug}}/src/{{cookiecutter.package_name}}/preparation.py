@@ -372,9 +372,9 @@ def streamed_assignment(
     summary = {
         "rows_in": int(n),
         "rows_out": int(usable.size),
-        "duplicate_rows": int((duplicate & ~unlabelled).sum()),
-        "missing_target_rows": int(unlabelled.sum()),
-        "missing_target_share": round(float(unlabelled.sum()) / n, 6),
+        "duplicate_rows": int(duplicate.sum()),
+        "missing_target_rows": int((unlabelled & ~duplicate).sum()),
+        "missing_target_share": round(float((unlabelled & ~duplicate).sum()) / n, 6),
         "splits": sampled,
     }
     return assignment, keep, summary

@@ -80,7 +80,12 @@ def _data_file(name: str, content: bytes) -> Callable[[Path], list[str]]:
         target = root / "data" / "raw" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
-        return [f"--set=shared.data_path=data/raw/{name}"]
+        # The demo's column parameters name columns these files lack: checked before any phase.
+        return [
+            f"--set=shared.data_path=data/raw/{name}",
+            "--set=data_preparation.drop_columns=[]",
+            "--set=evaluation.slice_column=",
+        ]
 
     return setup
 
@@ -97,24 +102,36 @@ def _one_class() -> bytes:
     return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
 
 
-def _empty_column() -> bytes:
-    """Usable data (11 target values) but for a column `notes` without a single value."""
-    body = "".join(f"C{i},{i % 5},,{i % 3},{i % 11}\n" for i in range(600))
-    return f"customer_id,tenure,notes,charges,{TARGET}\n{body}".encode()
-
-
 def _empty_target() -> bytes:
     body = "".join(f"C{i},{i % 5},{i % 3},\n" for i in range(600))
     return f"customer_id,tenure,charges,{TARGET}\n{body}".encode()
 
 
 def _huge_file(root: Path) -> list[str]:
-    """A 1 TiB CSV: sparse (os.truncate), so it takes no disk space; read_table must refuse it."""
+    """A 1 TiB CSV with a usable header: sparse (os.truncate), so it takes no disk space. With
+    shared.stream_data=never phase 01 must refuse it (streaming it is what `auto` would do)."""
     target = root / "data" / "raw" / "huge.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.touch()
+    target.write_bytes(f"customer_id,tenure,{TARGET}\nC1,1,0\n".encode())
     os.truncate(target, 2**40)
-    return ["--set=shared.data_path=data/raw/huge.csv"]
+    return [
+        "--set=shared.data_path=data/raw/huge.csv",
+        "--set=shared.stream_data=never",
+        "--set=evaluation.slice_column=",
+    ]
+
+
+def _target_copy() -> bytes:
+    """Usable data plus `leak`, a one-to-one relabelling of the target."""
+    body = "".join(f"{i % 5},{(i * 7) % 11},L{i % 3},{i % 3}\n" for i in range(600))
+    return f"tenure,charges,leak,{TARGET}\n{body}".encode()
+
+
+def _words_in_numbers() -> bytes:
+    body = "".join(
+        f"{'unknown' if i % 50 == 0 else i % 7},{(i * 7) % 11},{i % 2}\n" for i in range(600)
+    )
+    return f"tenure,charges,{TARGET}\n{body}".encode()
 
 
 def _fault(source: str) -> Callable[[Path], list[str]]:
@@ -153,35 +170,53 @@ CASES = {
     "malformed_set": (_args("--set", "cv_folds=3"), 2, "SECTION.KEY=VALUE"),
     "missing_file": (
         _args("--set=shared.data_path=data/raw/nothing.csv"),
-        1,
+        2,
         "does not exist: put your file in data/raw/ and set shared.data_path",
     ),
-    "empty_file": (_data_file("empty.csv", b""), 1, "is empty: export the data again"),
+    "data_path_directory": (
+        _args("--set=shared.data_path=data/raw"),
+        2,
+        "is a directory: set shared.data_path to one CSV or Parquet file",
+    ),
+    "empty_file": (_data_file("empty.csv", b""), 2, "is empty: export the data again"),
     "unsupported_format": (
         _data_file("data.xlsx", b"PK\x03\x04 not a table"),
-        1,
+        2,
         "supported: .csv, .parquet",
     ),
     "non_utf8_csv": (
-        _data_file("latin.csv", _rows(f"name,{TARGET}").replace(b"0", b"\xe9")),
-        1,
+        _data_file("latin.csv", _rows(f"name,{TARGET}").replace(b"0", b"\x81")),
+        2,
         "is not UTF-8 text",
     ),
     "missing_target": (
         _data_file("no_target.csv", _rows("customer_id,tenure,charges")),
+        2,
+        f"shared.target='{TARGET}' is not a column of data/raw/no_target.csv",
+    ),
+    "slice_column_typo": (
+        _args("--set=evaluation.slice_column=contrakt"),
+        2,
+        "evaluation.slice_column='contrakt' is not a column of the demo data; close matches",
+    ),
+    "target_copy": (
+        _data_file("leak.csv", _target_copy()),
         1,
-        "expected [customer_id, tenure, charges]",
+        "best single-feature score' failed",
+    ),
+    "words_in_numbers": (
+        lambda root: [
+            *_data_file("words.csv", _words_in_numbers())(root),
+            "--set=data_understanding.mixed_columns=fail",
+        ],
+        1,
+        "'tenure': 12 text values such as 'unknown'",
     ),
     "one_class_target": (_data_file("one_class.csv", _one_class()), 1, "has a single class (0)"),
     "target_all_missing": (
         _data_file("no_labels.csv", _empty_target()),
         1,
         f"target column '{TARGET}' is entirely missing: check the data export",
-    ),
-    "column_all_missing": (
-        _data_file("empty_column.csv", _empty_column()),
-        1,
-        "no values in 'notes': drop such a column from the data file",
     ),
     "duplicated_columns": (
         _data_file("dup.csv", _rows(f"a,a,b,{TARGET}")),

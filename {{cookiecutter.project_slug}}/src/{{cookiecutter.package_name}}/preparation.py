@@ -468,6 +468,12 @@ def commit(staged: Mapping[str, Path], finals: Mapping[str, Path]) -> None:
         context.log_io("write", finals[name])
 
 
+def discard(staged: Mapping[str, Path]) -> None:
+    """Remove staged split files (a failed QA check keeps the last good splits)."""
+    for path in staged.values():
+        path.unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------- preprocessing
 
 

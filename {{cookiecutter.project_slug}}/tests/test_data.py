@@ -464,3 +464,18 @@ def test_stream_mode_never_refuses_a_file_larger_than_memory(tmp_project, monkey
     assert data.scan(target, sample_size=1000, seed=0).rows == 249
     with pytest.raises(DataError, match="shared.stream_data='sometimes' is not one of auto"):
         data.should_stream(target, "sometimes")
+
+
+def test_overview_reads_the_header_and_counts_rows_without_reading_them(tmp_project):
+    frame = public_tables.table("wine")
+    frame.to_csv(tmp_project / "wine.csv", index=False)
+    frame.to_parquet(tmp_project / "wine.parquet", index=False)
+    columns = list(frame.columns)
+    assert sources.overview("wine.csv", "classification", tmp_project) == (columns, 178)
+    assert sources.overview("wine.parquet", "classification", tmp_project) == (columns, 178)
+    big = pd.concat([frame] * 40, ignore_index=True)  # larger than the sniffed head
+    big.to_csv(tmp_project / "big.csv", index=False)
+    _, estimate = sources.overview("big.csv", "classification", tmp_project)
+    assert abs(estimate - len(big)) < 0.05 * len(big)
+    demo = sources.overview("", "regression", tmp_project)
+    assert demo == (sources.DEMO_COLUMNS["regression"], None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import sources
+from .data import make_demo_data, read_table
 from .metrics import get_metric
 from .paths import resolve
 
@@ -91,7 +91,7 @@ def measurability(criteria: dict[str, Any]) -> list[dict[str, Any]]:
 def feasibility(
     *,
     columns: Sequence[str],
-    n_rows: int | None,
+    n_rows: int,
     target: str,
     max_latency_ms: float,
     retraining_frequency: str,
@@ -103,9 +103,8 @@ def feasibility(
         (
             "data availability",
             f"labelled rows with a '{target}' column",
-            f"{'rows counted in phase 01' if n_rows is None else f'about {n_rows} rows'}, "
-            f"{len(columns)} columns; target present: {target in columns}",
-            "ok" if target in columns and n_rows != 0 else "blocked",
+            f"{n_rows} rows, {len(columns)} columns; target present: {target in columns}",
+            "ok" if target in columns and n_rows > 0 else "blocked",
         ),
         (
             "latency",
@@ -165,24 +164,9 @@ def design_doc(criteria: dict[str, Any], feasibility_table: pd.DataFrame) -> str
     return "\n".join(lines) + "\n"
 
 
-def data_overview(data_path: str, problem_type: str) -> tuple[list[str], int | None]:
-    """Columns of the configured data and its row count, without reading its rows.
-
-    Parquet: the count its footer records. CSV: estimated from the file size and the length of
-    its first lines (None for the demo data, made in phase 01).
-    """
-    if not data_path or not str(data_path).strip():
-        return list(sources.DEMO_COLUMNS[problem_type]), None
-    target = resolve(str(data_path).strip())
-    columns = sources.header(target)
-    if target.suffix.lower() != ".csv":
-        import pyarrow.parquet as pq
-
-        return columns, int(pq.read_metadata(target).num_rows)
-    with open(target, "rb") as handle:
-        head = handle.read(sources.SNIFF_BYTES)
-    lines = head.count(b"\n")
-    if lines < 2:
-        return columns, max(lines, 1) - 1 if len(head) == target.stat().st_size else None
-    per_line = len(head) / lines
-    return columns, max(int(round(target.stat().st_size / per_line)) - 1, 0)
+def data_overview(data_path: str, problem_type: str, seed: int) -> tuple[list[str], int | None]:
+    """Columns of the configured data and its row count (None for demo data made on demand)."""
+    if not data_path:
+        return list(make_demo_data(problem_type, 10, seed).columns), None
+    frame = read_table(resolve(data_path))
+    return list(frame.columns), len(frame)

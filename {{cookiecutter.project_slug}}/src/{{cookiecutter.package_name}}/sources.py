@@ -190,3 +190,27 @@ def header(target: Path) -> list[str]:
     """Column names of a supported data file, read without loading its rows."""
     suffix = check_file(target)
     return csv_header(target) if suffix == ".csv" else parquet_header(target)
+
+
+def overview(data_path: str, problem_type: str, root: Path) -> tuple[list[str], int | None]:
+    """Columns of the configured data and its row count, without reading its rows (phase 00).
+
+    Parquet: the count its footer records. CSV: estimated from the file size and the length of
+    its first lines. The demo data (empty `data_path`, made in phase 01): its columns, None.
+    """
+    if not data_path or not str(data_path).strip():
+        return list(DEMO_COLUMNS[problem_type]), None
+    target = Path(str(data_path).strip()).expanduser()
+    target = target if target.is_absolute() else root / target
+    columns = header(target)
+    if target.suffix.lower() != ".csv":
+        import pyarrow.parquet as pq
+
+        return columns, int(pq.read_metadata(target).num_rows)
+    size = target.stat().st_size
+    with open(target, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    lines = head.count(b"\n") + (0 if head.endswith(b"\n") else 1)
+    if len(head) == size:  # the whole file: count its lines
+        return columns, max(lines - 1, 0)
+    return columns, max(round(size / (len(head) / max(lines, 1))) - 1, 0)

@@ -176,7 +176,7 @@ CASES = {
     "data_path_directory": (
         _args("--set=shared.data_path=data/raw"),
         2,
-        "is a directory: set shared.data_path to one CSV or Parquet file",
+        "is a directory (it holds demo.parquet): set shared.data_path to one CSV or Parquet file",
     ),
     "empty_file": (_data_file("empty.csv", b""), 2, "is empty: export the data again"),
     "unsupported_format": (

@@ -65,6 +65,11 @@ def _key(value: Any) -> str:
     return str(value)
 
 
+def label(value: Any) -> str:
+    """A class label or category as people write it: 1.0 -> '1', True -> 'True'."""
+    return _key(value)
+
+
 def _is_datetime(series: pd.Series) -> bool:
     return pd.api.types.is_datetime64_any_dtype(series)
 

@@ -322,6 +322,7 @@ def test_a_copy_of_the_target_is_named_as_leakage(name, kind):
 @pytest.mark.parametrize(("name", "method"), [("wine", "random"), ("diabetes", "time")])
 def test_streamed_preparation_makes_the_splits_of_the_in_memory_path(tmp_project, name, method):
     frame = public_tables.missing_labels(public_tables.with_date(public_tables.table(name)))
+    frame["site"] = [None if i % 9 == 0 else f"site {i % 4}" for i in range(len(frame))]
     frame = pd.concat([frame, frame.iloc[:5]], ignore_index=True)  # duplicates
     problem_type = public_tables.problem_type(name)
     target = tmp_project / f"{name}.csv"
@@ -351,6 +352,11 @@ def test_streamed_preparation_makes_the_splits_of_the_in_memory_path(tmp_project
             expected[name_].sort_values(key).reset_index(drop=True),
             check_dtype=False,
         )
+    train = pd.read_parquet(staged["train"])  # what phase 02 fits the preprocessor on
+    feature_schema = infer_schema(train, "target", problem_type, plan=raw)
+    assert feature_schema["features"]["site"]["categories"] == [f"site {i}" for i in range(4)]
+    X, _ = xy(train, "target")
+    assert not np.isnan(build_preprocessor(feature_schema).fit_transform(X)).any()
 
 
 def test_streamed_splits_are_bounded_by_max_rows(tmp_project):

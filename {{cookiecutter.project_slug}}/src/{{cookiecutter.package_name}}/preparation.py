@@ -253,7 +253,7 @@ def split_share_detail(sizes: Mapping[str, int], requested: float, name: str = "
 
 def _typed(frame: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
     """`frame` with one dtype per column whatever batch it came from: numbers float64, dates
-    datetime64, categories text, class labels as written (integers or text)."""
+    datetime64, categories text (as their keys: 1.0 -> "1"), class labels as written."""
     columns = {}
     for column in frame.columns:
         series = frame[column]
@@ -264,14 +264,16 @@ def _typed(frame: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
             else:
                 labels = class_labels(series)
                 integral = pd.api.types.is_integer_dtype(labels)
-                columns[column] = labels.astype("int64" if integral else "string")
+                columns[column] = labels.astype("int64" if integral else object)
         elif feature_encoding(info) == "datetime":
             columns[column] = pd.to_datetime(series, errors="coerce").astype("datetime64[ns]")
         elif info["kind"] == "numeric":
             numbers = pd.to_numeric(series, errors="coerce").astype("float64")
             columns[column] = numbers.mask(np.isinf(numbers))
         else:
-            columns[column] = series.map(_key, na_action="ignore").astype("string")
+            # Plain objects, missing as NaN: pandas' "string" dtype (missing as pd.NA) would come
+            # back from Parquet so, and scikit-learn's imputers cannot compare pd.NA.
+            columns[column] = series.map(_key, na_action="ignore").astype(object)
     return pd.DataFrame(columns, index=frame.index)
 
 

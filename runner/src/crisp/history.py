@@ -1,17 +1,22 @@
 """`crisp runs` and `crisp compare A B`: the run history kept in `reports/<run-id>/run.json`.
 
 Every run writes run.json at its start and after each phase, so failed and interrupted runs are
-part of the history too. Exit codes: 0 done, 2 an unknown run id (the message lists the newest).
+part of the history too. `crisp monitor`'s checks keep a history of their own in
+`reports/monitoring/` (`--monitoring`). Exit codes: 0 done, 2 an unknown run id (the message lists
+the newest). Output cut short by its reader (`crisp runs | head`) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from .records import runs_dir
 
 COMMANDS = ("runs", "compare")
 EXIT_USAGE = 2
@@ -41,6 +46,12 @@ def add_commands(commands: Any) -> dict[str, Any]:
         metavar="N",
         help="show the newest N runs; 0 shows all (default: %(default)s)",
     )
+    runs.add_argument(
+        "--path",
+        metavar="RUN",
+        help="print only the folder of RUN (id, unique prefix or latest), for scripts",
+    )
+    _add_monitoring(runs)
     compare = commands.add_parser(
         "compare",
         help="show the parameter and metric differences between two runs",
@@ -50,35 +61,66 @@ def add_commands(commands: Any) -> dict[str, Any]:
     )
     compare.add_argument("run_a", metavar="A", help="the earlier run (id, prefix or latest)")
     compare.add_argument("run_b", metavar="B", help="the later run (id, prefix or latest)")
+    _add_monitoring(compare)
     return dict.fromkeys(COMMANDS, dispatch)
+
+
+def _add_monitoring(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--monitoring",
+        dest="history",
+        action="store_const",
+        const="monitoring",
+        default=None,
+        help="the checks of `crisp monitor` (reports/monitoring/) instead of the pipeline's runs",
+    )
 
 
 def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     """Run `crisp runs` or `crisp compare`; an unknown run id is one line on stderr, exit 2."""
-    runs = load_runs(root)
+    runs = load_runs(root, args.history)
     try:
-        if args.command == "runs":
-            lines = format_runs(runs, args.limit)
+        if args.command == "compare":
+            lines = format_compare(
+                find_any(root, runs, args.run_a, args.history),
+                find_any(root, runs, args.run_b, args.history),
+            )
+        elif args.path is not None:
+            lines = [str(Path(find_any(root, runs, args.path, args.history)["_dir"]))]
         else:
-            lines = format_compare(find_run(runs, args.run_a), find_run(runs, args.run_b))
+            lines = format_runs(runs, args.limit, args.history)
     except RunNotFoundError as exc:
         print(f"crisp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print("\n".join(lines))
+    return emit(lines)
+
+
+def emit(lines: list[str]) -> int:
+    """Print `lines`; a reader that stops early (`| head`) is no error: the rest is dropped."""
+    try:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the failed flush again at exit: point stdout at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0
 
 
-def _started(run: dict[str, Any]) -> float:
+def started_at(run: dict[str, Any]) -> float:
+    """Start of a run as a POSIX timestamp (0 when unreadable)."""
     try:
         return datetime.fromisoformat(str(run.get("started"))).timestamp()
     except ValueError:
         return 0.0
 
 
-def load_runs(root: Path) -> list[dict[str, Any]]:
-    """Every readable `reports/*/run.json` of the project at `root`, newest first."""
+def load_runs(root: Path, history: str | None = None) -> list[dict[str, Any]]:
+    """Every readable run.json of a history (default: the pipeline's, `reports/*/run.json`) of
+    the project at `root`, newest first; each with its folder as `_dir`."""
     runs = []
-    for path in (root / "reports").glob("*/run.json"):
+    for path in runs_dir(root, history).glob("*/run.json"):
         if path.parent.is_symlink():  # reports/latest points at a run listed anyway
             continue
         try:
@@ -87,14 +129,36 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
             continue  # a torn or foreign file is not a run
         if isinstance(run, dict) and isinstance(run.get("phases"), list):
             run.setdefault("run_id", path.parent.name)
+            run["_dir"] = str(path.parent)
             runs.append(run)
-    return sorted(runs, key=lambda run: (_started(run), str(run["run_id"])), reverse=True)
+    return sorted(runs, key=lambda run: (started_at(run), str(run["run_id"])), reverse=True)
 
 
-def find_run(runs: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+def find_any(
+    root: Path, runs: list[dict[str, Any]], run_id: str, history: str | None
+) -> dict[str, Any]:
+    """`find_run` in `runs`; a pipeline run id not found there may name a monitoring check."""
+    try:
+        return find_run(runs, run_id, history)
+    except RunNotFoundError:
+        if history is not None or run_id == LATEST:
+            raise
+        try:
+            return find_run(load_runs(root, "monitoring"), run_id, "monitoring")
+        except RunNotFoundError:
+            pass
+        raise
+
+
+def _where(history: str | None) -> str:
+    return f"reports/{history}/" if history else "reports/"
+
+
+def find_run(runs: list[dict[str, Any]], run_id: str, history: str | None = None) -> dict[str, Any]:
     """The run named by `run_id`: an exact id, `latest`, or a unique prefix of an id."""
     if not runs:
-        raise RunNotFoundError("no runs recorded under reports/ yet; `crisp run` makes one")
+        make = "`crisp monitor DATA`" if history else "`crisp run`"
+        raise RunNotFoundError(f"no runs recorded under {_where(history)} yet; {make} makes one")
     if run_id == LATEST:
         return runs[0]
     exact = [run for run in runs if run["run_id"] == run_id]
@@ -105,8 +169,9 @@ def find_run(runs: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
         ids = ", ".join(str(run["run_id"]) for run in matches[:NEWEST_SHOWN])
         raise RunNotFoundError(f"run id {run_id!r} matches {len(matches)} runs ({ids}); give more")
     newest = ", ".join(str(run["run_id"]) for run in runs[:NEWEST_SHOWN])
+    listing = "`crisp runs --monitoring`" if history else "`crisp runs`"
     raise RunNotFoundError(
-        f"no run {run_id!r} under reports/; newest: {newest} (`crisp runs` lists them all)"
+        f"no run {run_id!r} under {_where(history)}; newest: {newest} ({listing} lists them all)"
     )
 
 
@@ -148,7 +213,7 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
         keys = [f"test_{primary}", f"cv_{primary}"]
     else:
         keys = [key for key in found if key.startswith("test_")]
-    keys += ["decision", "drift_status"]
+    keys += ["decision", "drift_status", "drifted_share"]
     return {key: found[key] for key in keys if key in found}
 
 
@@ -177,10 +242,13 @@ def table(header: list[str], rows: list[list[str]], indent: str = "") -> list[st
     return lines
 
 
-def format_runs(runs: list[dict[str, Any]], limit: int = DEFAULT_LIMIT) -> list[str]:
+def format_runs(
+    runs: list[dict[str, Any]], limit: int = DEFAULT_LIMIT, history: str | None = None
+) -> list[str]:
     """`crisp runs`: one line per run, newest first."""
     if not runs:
-        return ["no runs yet under reports/; `crisp run` makes one"]
+        make = "`crisp monitor DATA`" if history else "`crisp run`"
+        return [f"no runs yet under {_where(history)}; {make} makes one"]
     shown = runs[:limit] if limit > 0 else runs
     rows = [
         [
@@ -194,7 +262,10 @@ def format_runs(runs: list[dict[str, Any]], limit: int = DEFAULT_LIMIT) -> list[
     ]
     lines = table(["run", "status", "duration", "parameters", "headline metrics"], rows)
     if len(shown) < len(runs):
-        lines.append(f"... {len(runs) - len(shown)} older runs (crisp runs --limit 0 shows all)")
+        flag = " --monitoring" if history else ""
+        lines.append(
+            f"... {len(runs) - len(shown)} older runs (crisp runs{flag} --limit 0 shows all)"
+        )
     return lines
 
 
@@ -248,11 +319,33 @@ def metric_changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str,
     return rows
 
 
+def data_changes(
+    a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str] = ("A", "B")
+) -> list[str]:
+    """How the input data of B differs from A's, one line each; empty when it is the same.
+
+    A run without a recorded fingerprint (an older record) cannot be compared: said so.
+    """
+    data_a, data_b = a.get("data_fingerprint"), b.get("data_fingerprint")
+    if not data_a or not data_b:
+        missing = " and ".join(
+            label for label, data in zip(labels, (data_a, data_b), strict=True) if not data
+        )
+        return [f"input data: no fingerprint recorded in {missing}; cannot tell whether it differs"]
+    lines = []
+    for path in sorted({*data_a, *data_b}):
+        before, after = data_a.get(path), data_b.get(path)
+        if before != after:
+            lines.append(
+                f"input data differs: {path} "
+                f"({show(before and before[:12])} -> {show(after and after[:12])})"
+            )
+    return lines
+
+
 def _context(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Differences besides parameters: input data and code version."""
-    lines = []
-    if a.get("data_fingerprint") != b.get("data_fingerprint"):
-        lines.append("input data differs (data fingerprint changed)")
+    lines = data_changes(a, b) or ["input data: the same"]
     commit_a = (a.get("git") or {}).get("commit")
     commit_b = (b.get("git") or {}).get("commit")
     if commit_a != commit_b:

@@ -29,6 +29,26 @@ VERSIONED = (
 )
 # The phase whose reads are the pipeline's input data (its data fingerprint).
 DATA_PHASE_NUMBER = 1
+REPORTS = "reports"
+# A history of its own (e.g. `crisp monitor`'s checks) lives in reports/<name>/, apart from the
+# pipeline's runs in reports/: `crisp runs` and reports/latest stay the pipeline's.
+HISTORIES = ("monitoring",)
+
+
+def runs_dir(root: Path, history: str | None = None) -> Path:
+    """Folder of a history's runs: reports/ for the pipeline, reports/<history>/ for another."""
+    if history is not None and history not in HISTORIES:
+        raise ValueError(f"unknown run history {history!r}; known: {', '.join(HISTORIES)}")
+    return Path(root) / REPORTS / history if history else Path(root) / REPORTS
+
+
+def find_run_dir(root: Path, run_id: str) -> Path | None:
+    """The folder of run `run_id` in any history, or None when it is gone."""
+    for history in (None, *HISTORIES):
+        folder = runs_dir(root, history) / run_id
+        if (folder / "run.json").is_file():
+            return folder
+    return None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -122,6 +142,17 @@ def lineage(entries: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[d
     )
 
 
+SUMMARY_KEYS = ("decision", "metrics", "facts", "links", "figures")
+
+
+def read_summary(phase_dir: Path) -> dict[str, Any] | None:
+    """What the phase recorded for the run's summary card (summary.json), or None."""
+    summary = read_json(Path(phase_dir) / "summary.json", None)
+    if not isinstance(summary, dict):
+        return None
+    return {key: summary[key] for key in SUMMARY_KEYS if summary.get(key)} or None
+
+
 def summarize_quality(results: Any) -> dict[str, Any] | None:
     """`{passed, failed, total, failures: [message]}` from a phase's quality.json, or None."""
     if isinstance(results, dict):
@@ -157,13 +188,30 @@ class PhaseRecord:
     report: str | None = None  # project-relative path of its HTML report
     run_id: str | None = None  # the run that produced notebook and report (older when skipped)
     reason: str | None = None  # why it ran, or why not
+    summary: dict[str, Any] | None = None  # what the phase put on the run's summary card
 
     def collect(self, phase_dir: Path) -> None:
-        """Read what the phase recorded under `<run_dir>/<phase>/` (QA, metrics, I/O)."""
+        """Read what the phase recorded under `<run_dir>/<phase>/` (QA, metrics, I/O, summary)."""
         self.quality = summarize_quality(read_json(phase_dir / "quality.json", None))
         metrics = read_json(phase_dir / "metrics.json", {})
         self.metrics = metrics if isinstance(metrics, dict) else {}
         self.reads, self.writes = lineage(read_io_log(phase_dir / "io.jsonl"))
+        self.summary = read_summary(phase_dir)
+
+    def recall(self, root: Path) -> None:
+        """For a phase that is up to date: the lineage and summary its last run recorded.
+
+        Read from that run's folder, so an up-to-date phase carries the same fingerprints of what
+        it read and wrote as when it ran (a file it wrote and then read is one of its inputs too);
+        when the folder is gone, what the caller filled in stays.
+        """
+        run_dir = find_run_dir(root, self.run_id) if self.run_id else None
+        if run_dir is None:
+            return
+        phase_dir = run_dir / self.name
+        if (phase_dir / "io.jsonl").is_file():
+            self.reads, self.writes = lineage(read_io_log(phase_dir / "io.jsonl"))
+        self.summary = read_summary(phase_dir) or self.summary
 
 
 @dataclass
@@ -184,16 +232,48 @@ class RunRecord:
     versions: dict[str, str | None] = field(default_factory=package_versions)
     git: dict[str, Any] | None = None
     platform: dict[str, str] = field(default_factory=platform_info)
+    history: str | None = None  # None: a pipeline run; else the history it belongs to
 
     def phase(self, name: str) -> PhaseRecord:
         """The record of phase `name`."""
         return next(p for p in self.phases if p.name == name)
 
     def update_fingerprint(self) -> None:
-        """Input data fingerprint: sha256 of the files the data-understanding phase read."""
+        """Input data fingerprint: sha256 of the files the data-understanding phase read.
+
+        A run without that phase keeps the fingerprint `recall_data` found.
+        """
         for record in self.phases:
-            if record.name.startswith(f"{DATA_PHASE_NUMBER:02d}_") and record.reads:
+            if is_data_phase(record.name) and record.reads:
                 self.data_fingerprint = {r["path"]: r["sha256"] for r in record.reads}
+
+    def recall_data(self, root: Path, phase: str | None, run_id: str | None) -> None:
+        """Fingerprint of the data the current artifacts come from, for a run without the data
+        phase (`--from 03`, `crisp monitor`): what `phase` read in its last run `run_id`."""
+        if phase is None or any(p.name == phase for p in self.phases):
+            return
+        earlier = PhaseRecord(name=phase, run_id=run_id)
+        earlier.recall(root)
+        if earlier.reads:
+            self.data_fingerprint = {r["path"]: r["sha256"] for r in earlier.reads}
+
+    def join(self) -> None:
+        """Continue the run already recorded in run_dir (one run made of several invocations,
+        e.g. one Airflow task per phase): keep its start, and phases that ran in it earlier
+        count as run here, not as up to date."""
+        earlier = read_json(self.run_dir / "run.json", None)
+        if isinstance(earlier, dict) and earlier.get("started"):
+            self.started = str(earlier["started"])
+            self._earlier_s = float(earlier.get("duration_s") or 0.0)
+        for phase in self.phases:
+            if phase.status == "up to date" and phase.run_id == self.run_id:
+                phase.status = "succeeded"
+                phase.reason = "ran in this run (an earlier step)"
+
+    def finish_timing(self, seconds: float) -> None:
+        """End time now, and the duration: `seconds` of this invocation plus earlier ones'."""
+        self.finished = datetime.now().astimezone().isoformat()
+        self.duration_s = round(seconds + getattr(self, "_earlier_s", 0.0), 3)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -208,6 +288,11 @@ class RunRecord:
         text = json.dumps(self, indent=2, default=_json_value) + "\n"
         atomic_write_text(target, text, durable)
         return target
+
+
+def is_data_phase(name: str) -> bool:
+    """Whether phase `name` is the one whose reads are the input data (`01_...`)."""
+    return name.startswith(f"{DATA_PHASE_NUMBER:02d}_")
 
 
 def _json_value(value: Any) -> Any:

@@ -130,11 +130,7 @@ def _relative(target: str | Path | None, start: Path) -> str | None:
     return Path(os.path.relpath(Path(target), start)).as_posix()
 
 
-def write_index(record: dict[str, Any], run_dir: Path, root: Path | None = None) -> Path:
-    """Render the run's `index.html` (phases, QA, metrics, links, parameters, lineage).
-
-    Report paths in `record` are project-relative; `root` defaults to run_dir's grandparent.
-    """
+def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(
@@ -143,8 +139,37 @@ def write_index(record: dict[str, Any], run_dir: Path, root: Path | None = None)
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["number"] = _number
+    return env
+
+
+def _number(value: Any) -> str:
+    """A figure as a reader wants it: 4 significant digits, whole numbers as such."""
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def project_root(run_dir: Path, record: dict[str, Any]) -> Path:
+    """The project a run folder belongs to: reports/<id>/ or reports/<history>/<id>/."""
     run_dir = Path(run_dir)
-    root = Path(root) if root is not None else run_dir.parents[1]
+    return run_dir.parents[2] if record.get("history") else run_dir.parents[1]
+
+
+def write_index(record: dict[str, Any], run_dir: Path, root: Path | None = None) -> Path:
+    """Render the run's `index.html`: the summary card (verdict, headline metrics, key figures,
+    links, changes since the previous run), then the audit detail (phases, QA, lineage, code,
+    parameters, environment). A run of a history of its own (`crisp monitor`) also renews that
+    history's trend page.
+
+    Report paths in `record` are project-relative; `root` defaults to the run folder's project.
+    """
+    from . import summary
+
+    run_dir = Path(run_dir)
+    root = Path(root) if root is not None else project_root(run_dir, record)
     phases = [
         {
             **phase,
@@ -153,7 +178,24 @@ def write_index(record: dict[str, Any], run_dir: Path, root: Path | None = None)
         }
         for phase in record.get("phases", [])
     ]
-    html = env.get_template("index.html.j2").render(run=record, phases=phases)
+    card = summary.card(record, run_dir, root)
+    html = _environment().get_template("index.html.j2").render(run=record, phases=phases, card=card)
     target = run_dir / "index.html"
+    atomic_write_text(target, html)
+    if record.get("history"):
+        write_history_index(root, record["history"])
+    return target
+
+
+def write_history_index(root: Path, history: str) -> Path:
+    """`reports/<history>/index.html`: every run of that history over time (e.g. the drift share
+    and alert status of each monitoring check), newest first, with a trend chart per metric."""
+    from . import summary
+    from .records import runs_dir
+
+    folder = runs_dir(root, history)
+    trend = summary.trend(root, history)
+    html = _environment().get_template("history.html.j2").render(history=history, trend=trend)
+    target = folder / "index.html"
     atomic_write_text(target, html)
     return target

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import sources
+from . import records, sources
 from .kernels import DEFAULT_MODE, KernelPool, KernelStartError, loaded_modules
 from .kernels import figures as kernel_figures
 from .params import apply_overrides, declared_parameters, load_params
@@ -47,6 +46,8 @@ class RunOptions:
     force: bool = False
     kernel_start: str = DEFAULT_MODE
     command: list[str] = field(default_factory=lambda: list(sys.argv))
+    history: str | None = None  # a history of its own (`monitoring`): reports/<history>/
+    run_id: str | None = None  # continue (or start) this run instead of a new one
 
 
 class Progress(Protocol):
@@ -277,7 +278,7 @@ def _relative(path: Path, root: Path) -> str:
 def _skipped_record(phase: Phase, plan: Plan, state: State) -> PhaseRecord:
     """A phase that is up to date: its last successful run stands in for it."""
     entry = state.phases[phase.name]
-    return PhaseRecord(
+    record = PhaseRecord(
         name=phase.name,
         status="up to date",
         parameters=plan.parameters[phase.name],
@@ -291,6 +292,8 @@ def _skipped_record(phase: Phase, plan: Plan, state: State) -> PhaseRecord:
         run_id=entry.get("run_id"),
         reason=f"unchanged since run {entry.get('run_id')}",
     )
+    record.recall(plan.root)  # its lineage and summary as its last run recorded them
+    return record
 
 
 def run(options: RunOptions, progress: Progress, project: Project | None = None) -> RunRecord:
@@ -355,9 +358,10 @@ def _run(
     if not to_run:
         return _nothing_to_do(options, progress, root, state, plan)
     assert pool is not None, "run() starts the kernel pool when phases are to run"
-    run_id = new_run_id()
-    run_dir = root / "reports" / run_id
-    run_dir.mkdir(parents=True)
+    run_id = options.run_id or new_run_id()
+    runs = records.runs_dir(root, options.history)
+    run_dir = runs / run_id
+    run_dir.mkdir(parents=True, exist_ok=options.run_id is not None)
     record = RunRecord(
         run_id=run_id,
         run_dir=run_dir,
@@ -376,7 +380,9 @@ def _run(
             for p in plan.selected
         ],
         git=git_state(root),
+        history=options.history,
     )
+    _recall_records(record, plan, state, joined=options.run_id is not None)
     record.save(durable=False)
     progress.run_started(record)
     total = len(plan.selected)
@@ -403,10 +409,19 @@ def _run(
         from .reports import write_index
 
         index = write_index(record.to_dict(), run_dir)
-        point_latest(root / "reports", run_id)
+        point_latest(runs, run_id)
         _after_run(record, plan.project)  # before the last line, which names the run's report
         progress.run_finished(record, index)
     return record
+
+
+def _recall_records(record: RunRecord, plan: Plan, state: State, joined: bool) -> None:
+    """What the record takes from earlier runs: the data fingerprint when the data phase does not
+    take part, and (`joined`, `--run-id`) the start and phases of the run it continues."""
+    data = next((p.name for p in plan.phases if records.is_data_phase(p.name)), None)
+    record.recall_data(plan.root, data, state.phases.get(data or "", {}).get("run_id"))
+    if joined:
+        record.join()
 
 
 def _error_of(exc: BaseException) -> dict[str, Any]:
@@ -459,8 +474,7 @@ def _finish(record: RunRecord, started: float) -> None:
     for phase in record.phases:
         if phase.status in ("pending", "running"):
             phase.status = "not run"
-    record.finished = datetime.now().astimezone().isoformat()
-    record.duration_s = round(time.perf_counter() - started, 3)
+    record.finish_timing(time.perf_counter() - started)
     record.update_fingerprint()
     record.save()
 

@@ -212,6 +212,7 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
         only=[MONITORING_PHASE],
         force=True,
         command=["crisp", *argv],
+        history="monitoring",  # its own history: reports/latest stays the latest pipeline run
     )
     record = run(options, ConsoleProgress(root), load_project(root))
     if record.status == "interrupted":
@@ -232,6 +233,7 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     for reason in recommendation["reasons"]:
         print(f"  {reason}")
     print(f"  drift report: {_shown(report_path)}")
+    print(f"  checks over time: {_shown(root / 'reports' / 'monitoring' / 'index.html')}")
     return EXIT_ALERT if status == "alert" or record.status != "succeeded" else 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from .project import load as load_project
 from .runner import RunBusyError
 
 Handler = Callable[[argparse.Namespace, list[str], Path], int]
-RUNNER_COMMANDS = ("run", "status", *history.COMMANDS)
+RUNNER_COMMANDS = ("run", "status", "export", *history.COMMANDS)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -63,6 +64,13 @@ def _parser(
         "--force", action="store_true", help="run the selected phases even when up to date"
     )
     run.add_argument(
+        "--run-id",
+        type=_run_id,
+        metavar="RUN_ID",
+        help="record into run RUN_ID, continuing it when it exists: several `crisp run` calls "
+        "(e.g. one Airflow task per phase) make one run record",
+    )
+    run.add_argument(
         "--kernel-start",
         choices=MODES,
         default=DEFAULT_MODE,
@@ -83,6 +91,21 @@ def _parser(
         metavar="SECTION.KEY=VALUE",
         help="as for `crisp run`: show what such a run would execute",
     )
+    export = commands.add_parser(
+        "export",
+        help="write the pipeline for an orchestrator (`crisp export airflow`: an Airflow DAG)",
+        description="Write the pipeline for an orchestrator to run.",
+    )
+    targets = export.add_subparsers(dest="target", required=True, metavar="TARGET")
+    airflow = targets.add_parser(
+        "airflow",
+        help="an Airflow DAG file: one task per phase, each running `crisp run --to PHASE`",
+        description="Write an Airflow DAG: one task per phase in phase order; each task runs "
+        "`crisp run --to PHASE --run-id ID` in the project (one run record per DAG run).",
+    )
+    from .export import airflow as export_airflow
+
+    export_airflow.add_arguments(airflow)
     handlers: dict[str, Handler] = dict(history.add_commands(commands))
     if with_project_commands and project is not None and project.commands:
         try:
@@ -94,6 +117,16 @@ def _parser(
             ) from None
         handlers.update(module.add_commands(commands))
     return parser, handlers
+
+
+def _run_id(value: str) -> str:
+    """A run id given on the command line: a folder name under reports/."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value) or value == "latest":
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a run id: up to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (and not 'latest')"
+        )
+    return value
 
 
 def _add_selection(command: argparse.ArgumentParser) -> None:
@@ -119,6 +152,7 @@ def _run(args: argparse.Namespace, argv: list[str], project: Project) -> int:
         force=args.force,
         kernel_start=args.kernel_start,
         command=["crisp", *argv],
+        run_id=args.run_id,
     )
     if args.timeout is not None:
         if args.timeout <= 0:
@@ -137,6 +171,18 @@ def _status(args: argparse.Namespace, project: Project) -> int:
     width = max(len(name) for name, _, _ in lines)
     for name, state, why in lines:
         print(f"{name:<{width}}  {state:<10}  {why}")
+    return 0
+
+
+def _export(args: argparse.Namespace, project: Project) -> int:
+    from .export import airflow
+
+    try:
+        target = airflow.export(project, args)
+    except airflow.ExportError as exc:
+        print(f"crisp export: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {history.shown(target)}: put it (or its folder) in Airflow's dags folder")
     return 0
 
 
@@ -175,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args, project)
         if args.command == "run":
             return _run(args, argv, project)
+        if args.command == "export":
+            return _export(args, project)
         return handlers[args.command](args, argv, project.root)
     except (ParamsError, PhaseError, RunBusyError, ProjectError) as exc:
         print(f"crisp: error: {exc}", file=sys.stderr)

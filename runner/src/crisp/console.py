@@ -1,4 +1,13 @@
-"""Console progress of a run: one line per phase, `[3/7] 03_modelling ... ok 12.3s  QA 3/3`."""
+"""Console progress of a run: one line per phase, `[3/7] 03_modelling ... ok 12.3s  QA 3/3`.
+
+What a phase's cells print (progress of a long search, a line per candidate) shows while it runs,
+indented under the phase's line, which is then repeated with the outcome:
+
+    [4/7] 03_modelling ...
+          logistic_regression: fold 1/5
+          ...
+    [4/7] 03_modelling ... ok 66.3s  QA 3/3
+"""
 
 from __future__ import annotations
 
@@ -13,15 +22,61 @@ def _short(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds is not None else ""
 
 
+INDENT = " " * 6
+
+
 class ConsoleProgress:
-    """Prints one line per phase: `[3/7] 03_modelling ... ok 12.3s  QA 3/3`."""
+    """Prints one line per phase: `[3/7] 03_modelling ... ok 12.3s  QA 3/3`, and, indented, what
+    its cells print while it runs."""
 
     def __init__(self, root: Path, out: TextIO | None = None) -> None:
         self.root = root
         self.out = out
+        self._header = ""  # `[3/7] 03_modelling ... ` of the running phase
+        self._open = False  # the header is on the screen without its end of line
+        self._partial = ""  # printed text not yet ended by a newline
+        self._shown_partial = False  # a partial line is on the screen (terminals only)
 
     def _print(self, text: str, end: str = "\n") -> None:
         print(text, end=end, file=self.out or sys.stdout, flush=True)
+
+    def _terminal(self) -> bool:
+        stream = self.out or sys.stdout
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def phase_output(self, text: str) -> None:
+        """Text a cell of the running phase printed (stdout or stderr), shown line by line.
+
+        A carriage return starts the line again (progress bars): on a terminal the latest state
+        of the line is shown in place; elsewhere (a log) only the line as it ends.
+        """
+        if self._open:
+            self._print("")  # end the phase's line: output follows under it
+            self._open = False
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._line(line.rsplit("\r", 1)[-1], final=True)
+        latest = self._partial.rsplit("\r", 1)[-1]
+        if latest and self._terminal():
+            self._line(latest, final=False)
+
+    def _line(self, text: str, final: bool) -> None:
+        if self._terminal():
+            self._print(f"\r\033[K{INDENT}{text}", end="\n" if final else "")
+            self._shown_partial = not final
+        else:
+            self._print(f"{INDENT}{text}".rstrip())
+
+    def _end_output(self) -> None:
+        """Before the phase's outcome: what is left of its output, on a line of its own."""
+        rest = self._partial.rsplit("\r", 1)[-1]
+        self._partial = ""
+        if rest:
+            self._line(rest, final=True)
+        elif self._shown_partial:
+            self._print("\r\033[K", end="")
+        self._shown_partial = False
 
     def _path(self, path: Path | str) -> str:
         """Relative to the working directory when inside it (the usual case), else absolute."""
@@ -33,9 +88,15 @@ class ConsoleProgress:
         self._print(f"run {record.run_id} ({self._path(record.run_dir)})")
 
     def phase_started(self, index: int, total: int, record: PhaseRecord) -> None:
-        self._print(f"[{index}/{total}] {record.name} ... ", end="")
+        self._header = f"[{index}/{total}] {record.name} ... "
+        self._print(self._header, end="")
+        self._open = True
 
     def phase_finished(self, index: int, total: int, record: PhaseRecord) -> None:
+        if not self._open:  # output came in between: the phase's line again, with its outcome
+            self._end_output()
+            self._print(self._header, end="")
+        self._open = False
         qa = ""
         if record.quality:
             qa = f"  QA {record.quality['passed']}/{record.quality['total']}"

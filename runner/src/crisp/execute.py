@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from papermill.exceptions import PapermillExecutionError
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from .notebooks import stable_injected_id
 from .phases import Phase
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class _Engine(NBClientEngine):
         **kwargs: Any,
     ) -> Any:
         # As NBClientEngine.execute_managed_notebook, keeping hold of the client.
+        stable_injected_id(nb_man.nb)  # the same id in every run: diffs show real changes only
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
         client = PapermillNotebookClient(
@@ -128,18 +131,33 @@ class _Engine(NBClientEngine):
 papermill_engines.register(ENGINE, _Engine)
 
 
+class _Forward:
+    """A file-like object handing what is written to it to `write` (papermill's stdout_file)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+
+    def flush(self) -> None:
+        """Nothing is buffered here."""
+
+
 def run_phase(
     phase: Phase,
     parameters: dict[str, Any],
     run_dir: Path,
     km: KernelManager,
     timeout: float | None,
+    printed: Callable[[str], None] | None = None,
     kernel_name: str = "python3",
 ) -> PhaseResult:
     """Run `phase` into `<run_dir>/<phase>.ipynb`; failures are captured, not raised.
 
-    KeyboardInterrupt is re-raised after the partly executed notebook is written.
+    `printed` receives what the cells print (stdout and stderr) as they run; the executed notebook
+    keeps it too. KeyboardInterrupt is re-raised after the partly executed notebook is written.
     """
+    streams = {}
+    if printed is not None:
+        streams = {"stdout_file": _Forward(printed), "stderr_file": _Forward(printed)}
     output = Path(run_dir) / f"{phase.name}.ipynb"
     started = time.perf_counter()
     nb = None
@@ -156,6 +174,7 @@ def run_phase(
             # One save at the end (or at the failure) instead of two per cell.
             request_save_on_cell_execute=False,
             execution_timeout=timeout,
+            **streams,
         )
     except PapermillExecutionError as exc:
         error = {

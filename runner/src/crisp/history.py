@@ -86,13 +86,20 @@ def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
                 find_any(root, runs, args.run_b, args.history),
             )
         elif args.path is not None:
-            lines = [str(Path(find_any(root, runs, args.path, args.history)["_dir"]))]
+            lines = [shown(Path(find_any(root, runs, args.path, args.history)["_dir"]))]
         else:
             lines = format_runs(runs, args.limit, args.history)
     except RunNotFoundError as exc:
         print(f"crisp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return emit(lines)
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the working directory when inside it, else absolute."""
+    cwd = Path.cwd().resolve()
+    path = Path(path).resolve()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
 
 
 def emit(lines: list[str]) -> int:

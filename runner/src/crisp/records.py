@@ -265,10 +265,15 @@ class RunRecord:
         if isinstance(earlier, dict) and earlier.get("started"):
             self.started = str(earlier["started"])
             self._earlier_s = float(earlier.get("duration_s") or 0.0)
+        ran = {}
+        if isinstance(earlier, dict):
+            ran = {p.get("name"): p for p in earlier.get("phases") or [] if isinstance(p, dict)}
         for phase in self.phases:
             if phase.status == "up to date" and phase.run_id == self.run_id:
                 phase.status = "succeeded"
-                phase.reason = "ran in this run (an earlier step)"
+                phase.reason = ran.get(phase.name, {}).get("reason") or "ran in this run"
+                phase.duration_s = ran.get(phase.name, {}).get("duration_s")
+                phase.timings = ran.get(phase.name, {}).get("timings") or {}
 
     def finish_timing(self, seconds: float) -> None:
         """End time now, and the duration: `seconds` of this invocation plus earlier ones'."""

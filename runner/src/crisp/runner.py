@@ -58,6 +58,8 @@ class Progress(Protocol):
     def phase_finished(self, index: int, total: int, record: PhaseRecord) -> None: ...
     def run_finished(self, record: RunRecord, index_html: Path) -> None: ...
 
+    # Optional: `phase_output(text)` receives what the running phase's cells print.
+
 
 @dataclass
 class Plan:
@@ -568,7 +570,8 @@ def _run_one(
     modules: list[str] = []
     figures = figures_dir(run_dir, phase)
     try:
-        result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout)
+        output = getattr(progress, "phase_output", None)  # what its cells print, as they do
+        result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout, output)
         if result.status == "succeeded" and pool.mode == "fork":
             modules = loaded_modules(km)
             pool.prefetch(modules)  # what libraries imported lazily, later phases may need too

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .notebooks import content_digest
+
 # IPython syntax that is not Python: line magics, shell escapes, `x = !cmd`, `x = %magic`.
 _IPYTHON_LINE = re.compile(r"^(\s*)(?:[%!]|\w+\s*=\s*[%!])")
 
@@ -159,7 +161,7 @@ def dependencies(
     cache = {} if cache is None else cache
     source_root = Path(source_root)
     data = Path(notebook).read_bytes()
-    notebook_sha256 = hashlib.sha256(data).hexdigest()
+    notebook_sha256 = content_digest(data)  # run metadata (language_info, ...) left out
     imported = _notebook_imports(data, notebook_sha256, cache)
     files: dict[Path, str] = {}
     eager_of: dict[str, set[str]] = {}

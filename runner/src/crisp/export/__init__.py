@@ -1,0 +1,1 @@
+"""`crisp export`: the pipeline written for an orchestrator (Airflow) to run."""

@@ -25,6 +25,11 @@ def _short(seconds: float | None) -> str:
 INDENT = " " * 6
 
 
+def _latest(text: str) -> str:
+    """What a terminal would show of a line rewritten with carriage returns: its last state."""
+    return next((part for part in reversed(text.split("\r")) if part), "")
+
+
 class ConsoleProgress:
     """Prints one line per phase: `[3/7] 03_modelling ... ok 12.3s  QA 3/3`, and, indented, what
     its cells print while it runs."""
@@ -56,8 +61,8 @@ class ConsoleProgress:
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
-            self._line(line.rsplit("\r", 1)[-1], final=True)
-        latest = self._partial.rsplit("\r", 1)[-1]
+            self._line(_latest(line), final=True)
+        latest = _latest(self._partial)
         if latest and self._terminal():
             self._line(latest, final=False)
 
@@ -70,7 +75,7 @@ class ConsoleProgress:
 
     def _end_output(self) -> None:
         """Before the phase's outcome: what is left of its output, on a line of its own."""
-        rest = self._partial.rsplit("\r", 1)[-1]
+        rest = _latest(self._partial)
         self._partial = ""
         if rest:
             self._line(rest, final=True)

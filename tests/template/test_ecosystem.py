@@ -225,6 +225,9 @@ def fake_run(project: Path, run_id: str, auc: float) -> None:
     nb.cells = [nbformat.v4.new_markdown_cell("# Evaluation", id="intro"), cell]
     (project / "reports" / run_id).mkdir(parents=True)
     nbformat.write(nb, project / "reports" / run_id / "04_evaluation.ipynb")
+    started = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:00:00+00:00"
+    record = {"run_id": run_id, "started": started, "status": "succeeded", "phases": []}
+    (project / "reports" / run_id / "run.json").write_text(json.dumps(record))
 
 
 @pytest.mark.slow
@@ -238,9 +241,14 @@ def test_make_diff_shows_how_a_phase_changed_between_two_runs(project: Path) -> 
     assert "-roc_auc 0.81" in text and "+roc_auc 0.86" in text, text
     assert "/id:" not in text, "same source notebook, so the cell ids must match"
 
+    # Runs are named as for `crisp compare`: a unique beginning of an id, or latest.
+    short = sh(["make", "diff", "A=20250101", "B=latest"], project)
+    assert short.returncode == 0, explain(short)
+    assert "+roc_auc 0.86" in ANSI_ESCAPE.sub("", short.stdout)
+
     missing = sh(["make", "diff", "A=20250101-090000", "B=yesterday"], project)
     assert missing.returncode != 0
-    assert "error: run yesterday does not exist (no reports/yesterday/)" in missing.stderr
+    assert "error: no run 'yesterday' under reports/" in missing.stderr
     assert "20250102-090000" in missing.stderr, "the error should list the runs there are"
 
     no_phase = sh(["make", "diff", "A=20250101-090000", "B=20250102-090000", "PHASE=03_x"], project)
@@ -249,7 +257,7 @@ def test_make_diff_shows_how_a_phase_changed_between_two_runs(project: Path) -> 
 
     unnamed = sh(["make", "diff", "A=20250101-090000"], project)
     assert unnamed.returncode != 0
-    assert "make diff A=<run-id> B=<run-id>" in unnamed.stderr
+    assert "make diff A=<run> B=<run>" in unnamed.stderr
 
 
 # --- the CI workflow -----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_a_notebook_run_in_place_by_papermill_is_committed_as_it_was(tmp_path: P
     git(root, "add", NOTEBOOK)
     again = subprocess.run(hooks, cwd=root, env=variables, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert git(root, "status", "--porcelain").stdout == ""
+    assert git(root, "status", "--porcelain", "--", "notebooks").stdout == ""
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
-from crisp import context
+from crisp import context, files
 from sklearn.base import BaseEstimator
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -24,6 +24,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from trained_project import copy_of_trained, crisp
 
 from {{ cookiecutter.package_name }} import artifacts, paths, preparation, schema
 
@@ -67,9 +68,10 @@ def test_run_context_does_nothing_outside_a_run(tmp_project):
 def test_run_context_records_io_quality_and_metrics(run_phase_dir, tmp_project):
     assert context.active()
     written = artifacts.save_json("schema", {"a": 1})
-    assert artifacts.load_json("schema") == {"a": 1}
+    assert not written.exists(), "staged until the phase succeeds (the runner commits it)"
+    assert artifacts.load_json("schema") == {"a": 1}, "the phase reads what it saved"
     lines = [json.loads(x) for x in (run_phase_dir / "io.jsonl").read_text().splitlines()]
-    digest = hashlib.sha256(written.read_bytes()).hexdigest()
+    digest = hashlib.sha256(files.readable(written).read_bytes()).hexdigest()
     path = "artifacts/data_understanding/schema.json"
     assert lines == [
         {"op": "write", "path": path, "sha256": digest},
@@ -100,6 +102,34 @@ def test_every_artifact_name_the_notebooks_use_is_in_the_catalog():
     }
     assert {"schema", "train", "challenger"} <= used
     assert used - set(artifacts.CATALOG) == set()
+
+
+@pytest.mark.slow
+def test_the_catalog_says_what_each_phase_reads_and_writes(tmp_path_factory):
+    """Against a real run of every phase: each file a phase wrote is an entry of that phase
+    (nothing undeclared), each entry was written by its phase (no orphan entry), and each phase
+    read what the catalog says it reads, and nothing else of another phase's."""
+    root = copy_of_trained(tmp_path_factory, "catalog")
+    done = crisp(root, "run", "--only", "06_monitoring")
+    assert done.returncode == 0, done.stdout + done.stderr
+    phases = {}
+    for record in (root / "reports").glob("2*/run.json"):
+        for phase in json.loads(record.read_text(encoding="utf-8"))["phases"]:
+            if phase["status"] == "succeeded":
+                phases[phase["name"]] = phase
+    catalog = artifacts.CATALOG
+    assert set(phases) == set(catalog.phases)
+    for name, phase in phases.items():
+        declared = catalog.phases[name]
+        written = {entry["path"] for entry in phase["writes"]}
+        read = {entry["path"] for entry in phase["reads"]} - written
+        assert {path: catalog.producer(path) for path in written} == dict.fromkeys(written, name)
+        for entry in declared.writes:
+            assert any(catalog.entry(entry).holds(path) for path in written), (name, entry)
+        may = [catalog.entry(n) for n in (*declared.reads, *declared.may_read)]
+        assert {path for path in read if not any(e.holds(path) for e in may)} == set(), name
+        for entry in declared.reads:
+            assert any(catalog.entry(entry).holds(path) for path in read), (name, entry)
 
 
 def test_catalog_paths_and_unknown_names(tmp_project):
@@ -178,11 +208,12 @@ def test_table_round_trip(tmp_project, demo_frame_classification, target):
         (artifacts.load_model, "challenger", "run phase 03_modelling first"),
         (
             artifacts.load_json,
-            Path("artifacts/monitoring/x.json"),
-            "^artifacts/monitoring/x.json does not exist: run phase 06_monitoring first",
+            Path("models/registry/v0007/metadata.json"),
+            "^models/registry/v0007/metadata.json does not exist: run phase 05_deployment first",
         ),
         (artifacts.load_json, Path("models/production.json"), "run phase 05_deployment first"),
         (artifacts.load_json, Path("elsewhere/x.json"), "check the path"),
+        (artifacts.load_json, Path("artifacts/monitoring/x.json"), "check the path"),
     ],
 )
 def test_missing_artifact_names_the_phase_to_run(tmp_project, load, name, expected):

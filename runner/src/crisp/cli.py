@@ -1,8 +1,12 @@
-"""The `crisp` command: `crisp run` runs the outdated phases, `crisp status` says which and why.
+"""The `crisp` command: `crisp run` runs the outdated phases, `crisp status` says which and why,
+`crisp params` checks params.yaml against the notebooks' parameters cells (or writes it).
 
 `crisp runs` and `crisp compare` read the run history. A project adds its own commands (predict,
 serve, ...) through `[tool.crisp] commands`: a module whose `add_commands(subparsers)` adds them
 and returns `{name: handler(args, argv, root) -> exit code}`.
+
+Exit codes: 0 done, 1 a phase failed (or `crisp params` found problems), 2 a user error found
+before anything ran, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import history
+from .interrupts import Interrupts, Terminated, raise_on_sigterm
 from .kernels import DEFAULT_MODE, MODES
+from .lock import RunBusyError
 from .params import ParamsError
 from .phases import PhaseError
 from .project import Project, ProjectError
 from .project import load as load_project
-from .runner import RunBusyError
 
 Handler = Callable[[argparse.Namespace, list[str], Path], int]
-RUNNER_COMMANDS = ("run", "status", "export", *history.COMMANDS)
+RUNNER_COMMANDS = ("run", "status", "params", "export", *history.COMMANDS)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -77,6 +82,15 @@ def _parser(
         help="how phase kernels start: forked from a server that has imported the libraries "
         "once (fast; default on Linux) or spawned fresh (default: %(default)s)",
     )
+    from .runner import FIGURES, FIGURES_ENV_VAR, default_figures
+
+    run.add_argument(
+        "--figures",
+        choices=FIGURES,
+        default=default_figures(),
+        help="render figures in the background, beside the kernel (fast), or inline in the "
+        f"kernel as Jupyter does (default: %(default)s; ${FIGURES_ENV_VAR}=inline sets inline)",
+    )
     status = commands.add_parser(
         "status",
         help="list each phase as up to date or outdated, and why",
@@ -90,6 +104,20 @@ def _parser(
         default=[],
         metavar="SECTION.KEY=VALUE",
         help="as for `crisp run`: show what such a run would execute",
+    )
+    _add_selection(status)
+    params = commands.add_parser(
+        "params",
+        help="check params.yaml against the notebooks' parameters cells (or write it)",
+        description="Check that params.yaml and the notebooks' parameters cells agree: no key "
+        "that no notebook declares, no declared key missing, shared keys declared the same in "
+        "every notebook, every value of its declared type and range. With --write, write "
+        "params.yaml from the cells, keeping the values it has.",
+    )
+    params.add_argument(
+        "--write",
+        action="store_true",
+        help="write params.yaml from the parameters cells, keeping the values already set",
     )
     export = commands.add_parser(
         "export",
@@ -151,6 +179,7 @@ def _run(args: argparse.Namespace, argv: list[str], project: Project) -> int:
         only=args.only,
         force=args.force,
         kernel_start=args.kernel_start,
+        figures=args.figures,
         command=["crisp", *argv],
         run_id=args.run_id,
     )
@@ -159,15 +188,31 @@ def _run(args: argparse.Namespace, argv: list[str], project: Project) -> int:
             raise ParamsError(f"--timeout {args.timeout:g} must be a positive number of seconds")
         options.timeout = args.timeout
     record = run(options, ConsoleProgress(project.root), project)
-    if record.status == "interrupted":
-        return EXIT_INTERRUPTED
     return 0 if record.status == "succeeded" else EXIT_FAILED
+
+
+def _params(args: argparse.Namespace, project: Project) -> int:
+    from . import paramfile
+
+    if args.write:
+        path = paramfile.write(project)
+        print(f"wrote {path.name} from the parameters cells of {project.notebooks}/")
+        return 0
+    problems = paramfile.check(project)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {project.params}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{project.params} agrees with the parameters cells of {project.notebooks}/")
+    return 0
 
 
 def _status(args: argparse.Namespace, project: Project) -> int:
     from .runner import RunOptions, status
 
-    lines = status(RunOptions(overrides=args.overrides), project)
+    options = RunOptions(overrides=args.overrides, start=args.start, stop=args.stop, only=args.only)
+    lines = status(options, project)
     width = max(len(name) for name, _, _ in lines)
     for name, state, why in lines:
         print(f"{name:<{width}}  {state:<10}  {why}")
@@ -192,9 +237,12 @@ def _command_of(argv: list[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `crisp` and `python -m crisp`; returns the exit code."""
-    from .kernels import Terminated, raise_on_sigterm
+    """Entry point of `crisp` and `python -m crisp`; returns the exit code.
 
+    From the command line (no `argv`), a signal that arrives once a run has printed its outcome
+    is ignored until the process exits, so the exit code matches what was printed.
+    """
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         project = load_project()
@@ -215,10 +263,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProjectError as exc:
         print(f"crisp: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    raise_on_sigterm()
+    from .runner import settle_abandoned_run
+
+    settle_abandoned_run(project.root)  # a run whose process died: recorded as killed
+    if args.command != "run":
+        raise_on_sigterm()
+        return _dispatch(args, argv, project, handlers)
+    with Interrupts(restore=not from_command_line):
+        return _dispatch(args, argv, project, handlers)
+
+
+def _dispatch(
+    args: argparse.Namespace, argv: list[str], project: Project, handlers: dict[str, Handler]
+) -> int:
     try:
         if args.command == "status":
             return _status(args, project)
+        if args.command == "params":
+            return _params(args, project)
         if args.command == "run":
             return _run(args, argv, project)
         if args.command == "export":

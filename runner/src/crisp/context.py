@@ -18,6 +18,7 @@ from .files import (
     atomic_write_bytes,
     atomic_write_text,
     read_json,
+    readable,
     sha256_file,
     to_json,
     to_jsonable,
@@ -47,13 +48,16 @@ def phase_dir() -> Path | None:
 
 
 def log_io(op: Literal["read", "write"], path: Path) -> None:
-    """Append `{"op", "path", "sha256"}` for `path` to the phase's io.jsonl."""
+    """Append `{"op", "path", "sha256"}` for `path` to the phase's io.jsonl (the content the
+    phase sees: its staged copy when it wrote one)."""
     if op not in ("read", "write"):
         raise ValueError(f"op must be 'read' or 'write', not {op!r}")
     target = phase_dir()
     if target is None:
         return
-    line = json.dumps({"op": op, "path": project.relative(path), "sha256": sha256_file(path)})
+    line = json.dumps(
+        {"op": op, "path": project.relative(path), "sha256": sha256_file(readable(path))}
+    )
     target.mkdir(parents=True, exist_ok=True)
     # One write() of a short line on an O_APPEND file: lines never interleave or tear.
     fd = os.open(target / "io.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

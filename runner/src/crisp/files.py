@@ -1,7 +1,9 @@
 """Files the runner and the project write: atomically (temp file, fsync, rename), hashed, as JSON.
 
 One module for both, so every writer in the project (run records, state, artifacts) goes through
-the same atomic path and every reader hashes content the same way.
+the same atomic path and every reader hashes content the same way. Inside a phase's run, what the
+project writes is staged until the phase succeeds (staging.py); `readable`, `is_file`, `list_dir`
+and `remove` see and make changes the way the phase sees them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,23 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from . import staging
+from .staging import list_dir, readable, remove
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "is_file",
+    "list_dir",
+    "read_json",
+    "readable",
+    "remove",
+    "sha256_bytes",
+    "sha256_file",
+    "to_json",
+    "to_jsonable",
+]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -42,17 +61,34 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def is_file(path: str | Path) -> bool:
+    """Whether `path` is a file, as the running phase sees it (its staged writes included)."""
+    return readable(path).is_file()
+
+
 def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write `data` to `path` atomically: temp file in the same folder, fsync, os.replace.
 
     Parent folders are created; on any failure the temp file is removed and `path` is untouched.
     `durable=False` skips the fsync (~10 ms): for a file rewritten as work progresses, whose
-    last version only has to survive a crash of this process, not of the machine.
+    last version only has to survive a crash of this process, not of the machine. Inside a
+    phase's run the file is staged (staging.py). An error (a full disk, say) names `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        _write(staging.destination(path), data, durable, readable(path))
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename).name.startswith(f".{path.name}."):
+            exc.filename = None  # our temporary file: name the file being written instead
+        if exc.filename is None:
+            raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
+def _write(target: Path, data: bytes, durable: bool, current: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = current.stat().st_mode & 0o777 if current.exists() else _new_file_mode()
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -60,7 +96,7 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
             if durable:
                 os.fsync(handle.fileno())
         os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
+        os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
@@ -112,8 +148,8 @@ def to_json(obj: Any) -> str:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """The JSON in `path`, or `default` when the file does not exist."""
+    """The JSON in `path` (as the running phase sees it), or `default` when there is none."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(readable(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default

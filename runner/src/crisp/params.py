@@ -1,160 +1,170 @@
-"""Parameters: load params.yaml, apply `--set` overrides, pick and check one phase's parameters.
+"""Parameter values: read params.yaml strictly, apply `--set` overrides, pick one phase's values.
 
 `params.yaml` holds a `shared` section plus one section per phase (named after the notebook without
 its number). A phase's notebook receives the `shared` keys its parameters cell declares and all keys
-of its own section. The parameters cell is where each parameter is declared, once:
+of its own section. What a parameter is (type, default, help, allowed values) is declared once, in
+the parameters cells (declarations.py); checks that relate several parameters, or need the data, are
+the project's (`[tool.crisp] checks`).
 
-    cv_folds: int = 5  # folds of cross-validation [2, inf)
-    test_size: float = 0.2  # share of rows held out for the final test (0, 0.9)
-    problem_type: str = "classification"  # kind of target {classification, regression}
-
-type, default, help and, at the end of the help, an optional constraint: an interval (`[0, 1]`,
-`(0, 0.9)`, `[2, inf)`; a bracket includes its end, a parenthesis excludes it) or a set of allowed
-values (`{a, b}`; for a list parameter, the allowed items). No `=` in a help text: papermill reads
-a line with two as no parameter. Checks that relate several parameters, or need the data, are the
-project's (`[tool.crisp] checks`).
+The file is read strictly, since a misread file runs the pipeline on values nobody chose: a key
+given twice, an unknown section or key, an empty file, YAML anchors and aliases (`&a`, `*a`: a
+small file can expand to gigabytes) are errors, each one line naming the place and the fix.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
-import difflib
-import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .declarations import (
+    FIX,
+    Declaration,
+    ParamsError,
+    check_constraint,
+    check_type,
+    declared_parameters,
+    hint,
+)
+
+__all__ = [
+    "FIX",
+    "SHARED",
+    "Params",
+    "ParamsError",
+    "apply_overrides",
+    "check_names",
+    "declared_parameters",
+    "load_params",
+    "phase_parameters",
+]
+
 SHARED = "shared"
 PARAMS_FILE = "params.yaml"
 
-# Annotation names the parameters cells use -> accepted Python types (bool is not an int here).
-_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (float, int),
-    "str": (str,),
-    "bool": (bool,),
-    "list": (list,),
-    "dict": (dict,),
-}
 
-UNBOUNDED = math.inf
+class Params(dict):
+    """`{section: {key: value}}` as read from a file; `lines` says where each section and key
+    is (`(section, None)` for a section), for messages."""
 
+    def __init__(self, *args: Any, path: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.path = path
+        self.lines: dict[tuple[str, str | None], int] = {}
 
-def _number(value: float) -> str:
-    """2, 0.9, 4294967295 (whole numbers without exponent or `.0`)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    def where(self, section: str, key: str | None = None) -> str:
+        """`params.yaml line 12: ` for a section or key read from the file, else ``."""
+        line = self.lines.get((section, key))
+        if line is None or self.path is None:
+            return ""
+        return f"{self.path.name} line {line}: "
 
 
-@dataclass(frozen=True)
-class Bound:
-    """Allowed range of a numeric parameter; `low_open`/`high_open` exclude that end."""
-
-    low: float = -UNBOUNDED
-    high: float = UNBOUNDED
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value: float) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def describe(self) -> str:
-        """`>= 2`, `> 0`, `in [0, 1]`, `in (0, 0.9)`."""
-        low, high = _number(self.low), _number(self.high)
-        if self.high == UNBOUNDED:
-            return f"{'>' if self.low_open else '>='} {low}"
-        if self.low == -UNBOUNDED:
-            return f"{'<' if self.high_open else '<='} {high}"
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"in {left}{low}, {high}{right}"
+# ---------------------------------------------------------------------- reading the file
 
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf"
-_INTERVAL = re.compile(rf"([\[(])\s*({_NUMBER})\s*,\s*({_NUMBER})\s*([\])])\s*$")
-_CHOICES = re.compile(r"\{([^{}]+)\}\s*$")
+class _Refused(yaml.MarkedYAMLError):
+    """YAML this runner does not accept (duplicate keys, anchors and aliases)."""
 
 
-@dataclass(frozen=True)
-class Choices:
-    """The values a parameter (or each item of a list parameter) may take."""
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses anchors, aliases and keys given twice."""
 
-    values: tuple[str, ...]
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused(
+                problem="YAML anchors and aliases (&name, *name) are not accepted; write the "
+                "value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
-    def __contains__(self, value: object) -> bool:
-        return str(value) in self.values
-
-    def describe(self) -> str:
-        """`one of: a, b`."""
-        return f"one of: {', '.join(self.values)}"
-
-
-Constraint = Bound | Choices
-
-
-def constraint(help_text: str) -> Constraint | None:
-    """The constraint at the end of a parameter's help text, or None (see the module's doc)."""
-    text = (help_text or "").strip()
-    if match := _INTERVAL.search(text):
-        left, low, high, right = match.groups()
-        return Bound(float(low), float(high), low_open=left == "(", high_open=right == ")")
-    if match := _CHOICES.search(text):
-        values = tuple(v.strip().strip("'\"") for v in match.group(1).split(","))
-        return Choices(tuple(v for v in values if v))
-    return None
-
-
-def help_without_constraint(help_text: str) -> str:
-    """The help text without its trailing constraint."""
-    text = (help_text or "").strip()
-    for pattern in (_INTERVAL, _CHOICES):
-        if match := pattern.search(text):
-            return text[: match.start()].rstrip(" ;,")
-    return text
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:  # an unhashable key: PyYAML names it below
+                continue
+            if first != line:
+                raise _Refused(
+                    problem=f"'{key}' is given twice (lines {first} and {line}); keep one",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep)
 
 
-_FIX = "fix it in params.yaml or with --set"
-
-
-class ParamsError(ValueError):
-    """A parameter file, override or value the user must fix (the message says how)."""
-
-
-def load_params(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Read params.yaml (default: `<project root>/params.yaml`) into `{section: {key: value}}`."""
-    path = Path(path) if path is not None else Path.cwd() / PARAMS_FILE
+def strict_yaml(text: str) -> tuple[Any, Any]:
+    """(value, node) of one YAML document read with the strict loader (None, None if empty)."""
+    loader = _StrictLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or a ParamsError saying in one line why it cannot be read."""
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ParamsError(
-            f"parameter file {path} not found; create it (sections `shared` and one per phase)"
+            f"parameter file {path} not found; create it (sections `shared` and one per "
+            "phase), e.g. with `crisp params --write`"
         ) from None
+    except IsADirectoryError:
+        raise ParamsError(
+            f"{path} is a directory; the parameters must be a file (sections `shared` and one "
+            "per phase): remove the directory, then `crisp params --write`"
+        ) from None
+    except OSError as exc:
+        raise ParamsError(f"cannot read {path} ({exc.strerror}); check the file") from None
     try:
-        data = yaml.safe_load(text)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParamsError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file "
+            "as UTF-8"
+        ) from None
+
+
+def load_params(path: Path | None = None) -> Params:
+    """Read params.yaml (default: `./params.yaml`) into `{section: {key: value}}`."""
+    path = Path(path) if path is not None else Path.cwd() / PARAMS_FILE
+    text = _read_text(path)
+    try:
+        data, node = strict_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ParamsError(
-            f"{path}{where}: invalid YAML ({problem}); fix the syntax there"
-        ) from None
+        kind = "" if isinstance(exc, _Refused) else "invalid YAML: "
+        raise ParamsError(f"{path}{where}: {kind}{problem}; fix it there") from None
     if data is None:
-        data = {}
+        raise ParamsError(
+            f"{path} is empty; it must hold the parameters (sections `shared` and one per "
+            "phase): restore it from version control or write it with `crisp params --write`"
+        )
     if not isinstance(data, dict):
         raise ParamsError(
             f"{path}: the top level must be a mapping of sections (shared:, modelling:, ...), "
             f"not a {type(data).__name__}"
         )
-    params: dict[str, dict[str, Any]] = {}
+    params = Params(path=path)
+    for section_node, values_node in node.value:
+        section = str(section_node.value)
+        params.lines[(section, None)] = section_node.start_mark.line + 1
+        if isinstance(values_node, yaml.MappingNode):
+            for key_node, _ in values_node.value:
+                params.lines[(section, str(key_node.value))] = key_node.start_mark.line + 1
     for section, values in data.items():
         if values is None:
             values = {}
@@ -163,15 +173,11 @@ def load_params(path: Path | None = None) -> dict[str, dict[str, Any]]:
                 f"{path}: section '{section}' must be a mapping of `key: value` lines, "
                 f"not a {type(values).__name__}"
             )
-        params[str(section)] = dict(values)
+        params[str(section)] = {str(key): value for key, value in values.items()}
     return params
 
 
-def _hint(name: str, valid: Sequence[str]) -> str:
-    """`; did you mean X? valid: a, b` (the suggestion only when a valid name is close)."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    suggestion = f"; did you mean {close[0]}?" if close else ";"
-    return f"{suggestion} valid: {', '.join(valid) or '(none)'}"
+# ---------------------------------------------------------------------- overrides
 
 
 def _parse_override(override: str) -> tuple[str, str, Any]:
@@ -186,7 +192,7 @@ def _parse_override(override: str) -> tuple[str, str, Any]:
     if not raw:
         return section, key, ""
     try:
-        value = yaml.safe_load(raw)
+        value, _ = strict_yaml(raw)
     except yaml.YAMLError:
         raise ParamsError(
             f"override '{override}': the value is not valid YAML; quote strings "
@@ -195,96 +201,67 @@ def _parse_override(override: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-def apply_overrides(
-    params: Mapping[str, Mapping[str, Any]], overrides: Sequence[str]
-) -> dict[str, dict[str, Any]]:
+def apply_overrides(params: Mapping[str, Mapping[str, Any]], overrides: Sequence[str]) -> Params:
     """Copy of `params` with each `section.key=value` applied (value parsed as YAML)."""
-    result = {section: dict(values) for section, values in copy.deepcopy(dict(params)).items()}
+    result = Params(
+        {section: dict(values) for section, values in copy.deepcopy(dict(params)).items()},
+        path=getattr(params, "path", None),
+    )
+    result.lines = dict(getattr(params, "lines", {}))
     for override in overrides:
         section, key, value = _parse_override(override)
         if section not in result:
             valid = sorted(result)
-            raise ParamsError(f"unknown section {section} in '{override}'{_hint(section, valid)}")
+            raise ParamsError(f"unknown section {section} in '{override}'{hint(section, valid)}")
         if key not in result[section]:
             valid = sorted(result[section])
-            raise ParamsError(f"unknown parameter {section}.{key}{_hint(key, valid)}")
+            raise ParamsError(f"unknown parameter {section}.{key}{hint(key, valid)}")
         result[section][key] = value
+        result.lines.pop((section, key), None)  # no longer the file's value
     return result
 
 
-def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
-    """The notebook's parameters cell: `name -> {inferred_type_name, default, help}`."""
-    import papermill  # heavy: imported only when a notebook has to be inspected
-
-    inspected = papermill.inspect_notebook(str(notebook))
-    return {
-        name: {
-            "inferred_type_name": info.get("inferred_type_name", "None"),
-            "default": info.get("default"),
-            "help": info.get("help", ""),
-        }
-        for name, info in inspected.items()
-    }
+# ---------------------------------------------------------------------- checking
 
 
-def _expected_type(declaration: Mapping[str, Any]) -> str | None:
-    """Base type of a declaration (`list[str]` -> `list`); from the default when unannotated."""
-    name = str(declaration.get("inferred_type_name") or "None")
-    base = name.split("[", 1)[0].strip().lower()
-    if base in _TYPES:
-        return base
-    if base in ("none", "") and declaration.get("default") is not None:
-        try:
-            default = ast.literal_eval(str(declaration["default"]))
-        except (ValueError, SyntaxError):
-            return None
-        inferred = type(default).__name__
-        return inferred if inferred in _TYPES else None
-    return None
+def check_names(
+    params: Mapping[str, Mapping[str, Any]],
+    declared: Mapping[str, Mapping[str, Declaration]],
+) -> None:
+    """Raise ParamsError for a section, or a key, that no notebook declares.
 
-
-def _check_type(name: str, value: Any, declaration: Mapping[str, Any]) -> None:
-    expected = _expected_type(declaration)
-    if expected is None:
-        return
-    ok = isinstance(value, _TYPES[expected]) and not (
-        expected in ("int", "float") and isinstance(value, bool)
-    )
-    if ok:
-        return
-    hint = " (quote it in YAML: 'x.y=\"yes\"')" if expected == "str" else ""
-    raise ParamsError(
-        f"parameter {name} = {value!r} is a {type(value).__name__}, expected {expected}{hint}; "
-        "fix it in params.yaml or in --set"
-    )
-
-
-def check_constraint(name: str, value: Any, declaration: Mapping[str, Any]) -> None:
-    """Raise ParamsError when `value` breaks the constraint declared in its help text."""
-    rule = constraint(str(declaration.get("help", "")))
-    if rule is None:
-        return
-    if isinstance(rule, Choices):
-        items = value if isinstance(value, list) else [value]
-        wrong = [item for item in items if item not in rule]
-        if wrong:
-            close = difflib.get_close_matches(str(wrong[0]), list(rule.values), n=1, cutoff=0.6)
-            guess = f" (did you mean {close[0]}?)" if close else ""
+    `declared` maps each phase's section to its notebook's parameters cell (every phase of the
+    project, not only those that run: a misspelt key is an error wherever it is).
+    """
+    where = params.where if isinstance(params, Params) else (lambda *_: "")
+    sections = [SHARED, *declared]
+    for section in params:
+        if section not in sections:
             raise ParamsError(
-                f"{name}={value!r}: {wrong[0]!r} is not allowed{guess}; must be "
-                f"{rule.describe()}; {_FIX}"
+                f"{where(section)}unknown section '{section}'{hint(section, sections)} (one "
+                "per phase notebook); fix it in params.yaml"
             )
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return  # the type check names it
-    if value not in rule:
-        raise ParamsError(f"{name}={value!r} is out of range: must be {rule.describe()}; {_FIX}")
+    anywhere = sorted(set().union(*map(set, declared.values())) if declared else set())
+    for key in params.get(SHARED, {}):
+        if key not in anywhere:
+            raise ParamsError(
+                f"{where(SHARED, key)}parameter {SHARED}.{key} is not declared in any notebook's "
+                f"parameters cell{hint(key, anywhere)}; fix it in params.yaml"
+            )
+    for section, names in declared.items():
+        for key in params.get(section, {}):
+            if key not in names:
+                raise ParamsError(
+                    f"{where(section, key)}parameter {section}.{key} is not declared in the "
+                    f"notebook's parameters cell{hint(key, sorted(names))}; add it to the "
+                    "parameters cell or remove it from params.yaml"
+                )
 
 
 def phase_parameters(
     params: Mapping[str, Mapping[str, Any]],
     section: str,
-    declared: Mapping[str, Mapping[str, Any]],
+    declared: Mapping[str, Declaration],
 ) -> dict[str, Any]:
     """Parameters for one phase: the `shared` keys it declares plus all keys of its section.
 
@@ -298,15 +275,15 @@ def phase_parameters(
     own = params.get(section, {})
     for key, value in own.items():
         if key not in declared:
-            valid = sorted(declared)
             raise ParamsError(
                 f"parameter {section}.{key} is not declared in the notebook's parameters cell"
-                f"{_hint(key, valid)}; add it to the parameters cell or remove it from params.yaml"
+                f"{hint(key, sorted(declared))}; add it to the parameters cell or remove it from "
+                "params.yaml"
             )
         chosen[key] = value
     qualified = {f"{SHARED if key not in own else section}.{key}": key for key in chosen}
     for name, key in qualified.items():
-        _check_type(name, chosen[key], declared[key])
+        check_type(name, chosen[key], declared[key])
     for name, key in qualified.items():
         check_constraint(name, chosen[key], declared[key])
     return chosen

@@ -12,14 +12,22 @@ import importlib.util
 import os
 import sys
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT_ENV_VAR = "CRISP_PROJECT_ROOT"
 CONFIG_FILE = "pyproject.toml"
-_KEYS = ("package", "commands", "checks", "after_run", "source", "notebooks", "params")
+_KEYS = (
+    "package",
+    "commands",
+    "checks",
+    "catalog",
+    "after_run",
+    "source",
+    "notebooks",
+    "params",
+)
 
 
 class ProjectError(RuntimeError):
@@ -77,6 +85,7 @@ class Project:
     package: str | None = None  # the helper package: its changes re-run the phases using it
     commands: str | None = None  # module whose add_commands() adds the project's commands
     checks: str | None = None  # "module:function" that checks parameters before a run
+    catalog: str | None = None  # "module:NAME" of the artifact catalog (crisp.catalog.Catalog)
     after_run: str | None = None  # "module:function" given each finished run's record
     source: str = "src"  # the folder holding the helper code
     notebooks: str = "notebooks"
@@ -97,18 +106,19 @@ class Project:
         """The folder holding the helper code (its changes re-run the phases importing it)."""
         return self.root / self.source
 
-    def hook(self, name: str) -> Callable[..., Any] | None:
-        """The function a `[tool.crisp]` key (`checks`, `after_run`) names, or None if unset."""
+    def hook(self, name: str) -> Any:
+        """The object a `[tool.crisp]` key (`checks`, `after_run`: a function; `catalog`: the
+        catalog) names, or None if unset."""
         target = getattr(self, name)
         if not target:
             return None
         module, _, function = target.partition(":")
         try:
             return getattr(importlib.import_module(module), function)
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # ImportError, AttributeError, or the module's own error
             raise ProjectError(
                 f"[tool.crisp] {name} = {target!r} in {self.root / CONFIG_FILE} cannot be "
-                f"loaded ({exc}); fix it as 'module:function'"
+                f"loaded ({exc}); fix it as 'module:name'"
             ) from None
 
     def check_environment(self) -> None:
@@ -147,6 +157,7 @@ def load(root: Path | None = None) -> Project:
         package=table.get("package"),
         commands=table.get("commands"),
         checks=table.get("checks"),
+        catalog=table.get("catalog"),
         after_run=table.get("after_run"),
         source=table.get("source", "src"),
         notebooks=table.get("notebooks", "notebooks"),

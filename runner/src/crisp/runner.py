@@ -1,7 +1,10 @@
-"""One pipeline run: check parameters, decide what is outdated, run it in order, record and report.
+"""One pipeline run: plan it, run the outdated phases in order, record and report it.
 
-Nothing heavy (papermill, nbconvert, pandas) is imported until a phase actually has to run, so a
-run with nothing to do finishes in well under a second.
+`run()` makes the plan (plan.py), takes the project's run lock (lock.py) and hands the phases that
+must run to a `Run`: it executes them one by one in kernels from the pool (kernels/), commits
+each successful phase's outputs (staging.py), and keeps the run record, the state and the reports
+in step. Nothing heavy (papermill, nbconvert, pandas) is imported until a phase actually has to
+run, so a run with nothing to do finishes in well under a second.
 """
 
 from __future__ import annotations
@@ -9,29 +12,35 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import records, sources
+from . import records, staging
+from .interrupts import Interrupts, Terminated, handled
 from .kernels import DEFAULT_MODE, KernelPool, KernelStartError, loaded_modules
 from .kernels import figures as kernel_figures
-from .params import apply_overrides, declared_parameters, load_params
-from .params import phase_parameters as select_parameters
-from .phases import Phase, PhaseError, discover, select
+from .lock import RunBusyError, RunLock, abandoned_run
+from .phases import Phase, PhaseError
+from .plan import Plan, lighter_notebook_imports, make_plan, status_lines
 from .project import Project
 from .project import load as load_project
 from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log
-from .state import Fingerprint, State
+from .state import State
+
+__all__ = ["RunBusyError", "RunOptions", "Run", "run", "status", "settle_abandoned_run"]
 
 DEFAULT_TIMEOUT = 3600.0  # seconds per cell
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+FIGURES = ("background", "inline")
+FIGURES_ENV_VAR = "CRISP_FIGURES"  # `inline`: as `crisp run --figures inline`
 
 
-class RunBusyError(RuntimeError):
-    """Another run holds the project's lock."""
+def default_figures() -> str:
+    """`background` unless `$CRISP_FIGURES` says `inline` (figures rendered in the kernel)."""
+    chosen = os.environ.get(FIGURES_ENV_VAR, "").strip().lower()
+    return chosen if chosen in FIGURES else "background"
 
 
 @dataclass
@@ -45,6 +54,7 @@ class RunOptions:
     only: list[str] | None = None
     force: bool = False
     kernel_start: str = DEFAULT_MODE
+    figures: str = field(default_factory=default_figures)
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     history: str | None = None  # a history of its own (`monitoring`): reports/<history>/
     run_id: str | None = None  # continue (or start) this run instead of a new one
@@ -61,194 +71,333 @@ class Progress(Protocol):
     # Optional: `phase_output(text)` receives what the running phase's cells print.
 
 
-@dataclass
-class Plan:
-    """Checked inputs of a run and the decision, per selected phase, whether it must run and why."""
-
-    project: Project
-    phases: list[Phase]
-    selected: list[Phase]
-    params: dict[str, dict[str, Any]]
-    parameters: dict[str, dict[str, Any]]
-    fingerprints: dict[str, Fingerprint]
-    modules: dict[str, list[str]]  # imported when the notebook's imports run
-    imports: dict[str, list[str]]  # imported anywhere in the notebook and its helpers
-    reasons: dict[str, list[str]]
-    loaded: dict[str, list[str]]  # sys.modules at the end of each phase's last run
-
-    @property
-    def root(self) -> Path:
-        """The project's root folder."""
-        return self.project.root
-
-    @property
-    def to_run(self) -> list[Phase]:
-        """Selected phases that run, in order."""
-        return [phase for phase in self.selected if self.reasons[phase.name]]
-
-    def import_order(self) -> list[str]:
-        """What the phases that run will import, in the order they need it (`import_order`)."""
-        names = [phase.name for phase in self.to_run]
-        return import_order(names, self.modules, self.imports, self.loaded)
-
-
-def _lighter_notebook_imports() -> None:
-    """Skip an optional import nbformat's validator pulls in, which costs seconds and is unused.
-
-    jsonschema imports `rfc3987_syntax` when installed, to check "iri" string formats, and that
-    builds a grammar at import time (1-3 s). nbformat never checks string formats, so in the
-    runner process the module is marked as absent before papermill or nbconvert is imported.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-def _declared(phase: Phase, digest: str, cache: dict[str, Any]) -> dict[str, Any]:
-    """The notebook's parameters cell, cached by notebook content (papermill is slow to import)."""
-    if digest not in cache:
-        _lighter_notebook_imports()
-        cache[digest] = declared_parameters(phase.notebook)
-    return cache[digest]
-
-
-def make_plan(
-    options: RunOptions,
-    project: Project,
-    state: State,
-    prefetch: Callable[[list[str]], None] | None = None,
+def _plan(
+    options: RunOptions, project: Project, state: State, pool: KernelPool | None = None
 ) -> Plan:
-    """Discover phases, apply overrides, check every selected phase's parameters, decide what runs.
-
-    `prefetch` is given, as soon as the notebooks' imports are known (before their parameters
-    cells are read, which is slower), what the selected phases will import, in `import_order`.
-    Raises ParamsError / PhaseError (user errors) before anything is written.
-    """
-    notebooks = project.notebooks_dir
-    phases = discover(notebooks) if notebooks.is_dir() else []
-    if not phases:
-        raise PhaseError(f"no phase notebooks (NN_name.ipynb) in {notebooks}")
-    selected = select(phases, options.start, options.stop, options.only)
-    params = apply_overrides(load_params(project.params_file), options.overrides)
-    parameters: dict[str, dict[str, Any]] = {}
-    fingerprints: dict[str, Fingerprint] = {}
-    modules: dict[str, list[str]] = {}
-    imports: dict[str, list[str]] = {}
-    reasons: dict[str, list[str]] = {}
-    reruns: list[str] = []
-    whole = len(selected) == len(phases)
-    declared_cache = state.cache("declared", whole)
-    import_cache = state.cache("imports", whole)
-    found = {phase.name: _dependencies(phase, project, import_cache) for phase in selected}
-    loaded = {name: entry.get("kernel_modules", []) for name, entry in state.phases.items()}
-    for phase in selected:
-        modules[phase.name] = found[phase.name].modules
-        imports[phase.name] = found[phase.name].imports
-    if prefetch is not None:
-        prefetch(import_order([p.name for p in selected], modules, imports, loaded))
-    for phase in selected:
-        declaration = _declared(phase, found[phase.name].notebook_sha256, declared_cache)
-        parameters[phase.name] = select_parameters(params, phase.section, declaration)
-        fingerprint = state.fingerprint(found[phase.name], parameters[phase.name])
-        fingerprints[phase.name] = fingerprint
-        upstream = [p.name for p in phases if p.number < phase.number]
-        if options.force:
-            why = ["forced (--force)"]
-        else:
-            why = state.reasons(phase.name, fingerprint, upstream)
-            why += [f"upstream {name} runs again" for name in reruns[:1]]
-        reasons[phase.name] = why
-        if why:
-            reruns.append(phase.name)
-    check = project.hook("checks")
-    if check is not None:
-        check(params, project.root)
-    return Plan(
+    return make_plan(
         project,
-        phases,
-        selected,
-        params,
-        parameters,
-        fingerprints,
-        modules,
-        imports,
-        reasons,
-        loaded,
+        state,
+        overrides=options.overrides,
+        start=options.start,
+        stop=options.stop,
+        only=options.only,
+        force=options.force,
+        on_imports=pool.prefetch_for if pool is not None else None,
     )
-
-
-def _dependencies(phase: Phase, project: Project, cache: dict[str, Any]) -> sources.Dependencies:
-    """The notebook's helper sources and imports; a PhaseError when it cannot be read."""
-    try:
-        return sources.dependencies(phase.notebook, project.source_dir, cache)
-    except (OSError, ValueError) as exc:
-        raise PhaseError(
-            f"cannot read {phase.notebook.relative_to(project.root)} ({exc}); "
-            "fix the notebook or restore it from version control"
-        ) from None
-
-
-def startup_modules(
-    phase: str, modules: Mapping[str, list[str]], loaded: Mapping[str, list[str]]
-) -> list[str]:
-    """What a forked kernel for `phase` should find imported when it starts.
-
-    The notebook's imports, and what the phase imported itself in its last run (what libraries
-    import lazily). Function-level imports of the helpers are not waited for: they are prefetched.
-    """
-    return sorted({*modules[phase], *loaded.get(phase, [])})
-
-
-def import_order(
-    phases: list[str],
-    modules: Mapping[str, list[str]],
-    imports: Mapping[str, list[str]],
-    loaded: Mapping[str, list[str]],
-) -> list[str]:
-    """Every module `phases` may import, in the order the run needs them: each phase's
-    `startup_modules` in phase order, then the helpers' function-level imports."""
-    order: dict[str, None] = {}
-    for phase in phases:
-        order.update(dict.fromkeys(startup_modules(phase, modules, loaded)))
-    for phase in phases:
-        order.update(dict.fromkeys(sorted(imports[phase])))
-    return list(order)
 
 
 def status(options: RunOptions, project: Project | None = None) -> list[tuple[str, str, str]]:
     """`(phase, "up to date" | "outdated", why)` for every phase, as `crisp run` would decide."""
     project = project or load_project()
     state = State.load(project.root)
-    plan = make_plan(options, project, state)
-    lines = []
-    for phase in plan.selected:
-        why = plan.reasons[phase.name]
-        if why:
-            lines.append((phase.name, "outdated", "; ".join(why)))
-        else:
-            entry = state.phases[phase.name]
-            lines.append((phase.name, "up to date", f"last run {entry.get('run_id')}"))
-    return lines
+    return status_lines(_plan(options, project, state), state)
 
 
-def phase_env(phase: Phase, run_dir: Path, root: Path) -> dict[str, str]:
-    """Run context for the phase's kernel (read by runlog and paths), and where its figures render.
+def run(options: RunOptions, progress: Progress, project: Project | None = None) -> RunRecord:
+    """Run the outdated selected phases in order; stop at the first failure. Returns the record.
 
-    Relative PYTHONPATH entries are made absolute: the kernel runs in notebooks/, not here.
+    An interrupted run is recorded and reported, then its KeyboardInterrupt (or `Terminated`)
+    is raised again for the caller to exit with.
     """
-    return {
-        "CRISP_RUN_DIR": str(run_dir),
-        "CRISP_PHASE": phase.name,
-        kernel_figures.ENV_VAR: str(figures_dir(run_dir, phase)),
-        **project_env(root),
-    }
+    started = time.perf_counter()
+    project = project or load_project()
+    root = project.root
+    with handled() as interrupts:
+        state = State.load(root)
+        # A first or forced run starts the fork server at once, so it imports the libraries
+        # while the plan is made (a first run reads every notebook's parameters cell through
+        # papermill: about a second); on a user error it is stopped unused. Otherwise the plan,
+        # from cached parameters cells, takes milliseconds and may well find nothing to run:
+        # the server starts after it.
+        early = options.force or not state.phases
+        pool = _kernel_pool(project, options.kernel_start) if early else None
+        try:
+            with interrupts.interruptible():
+                plan = _plan(options, project, state, pool)  # user errors: nothing written
+            with RunLock(root) as lock:
+                settle_abandoned_run(root, lock)
+                if state.stamp != State.stamp_of(root):  # another run finished meanwhile
+                    state = State.load(root)
+                    with interrupts.interruptible():
+                        plan = _plan(options, project, state)
+                if plan.blocked:
+                    raise PhaseError(next(iter(plan.blocked.values())))
+                if not plan.to_run:
+                    return _nothing_to_do(options, progress, state, plan)
+                if pool is None:
+                    pool = _kernel_pool(project, options.kernel_start)
+                    pool.prefetch_for([plan.imports[p.name] for p in plan.to_run])
+                current = Run(plan, state, options, progress, pool, started)
+                return current.execute(lock, interrupts)
+        finally:
+            if pool is not None:
+                pool.close()
 
 
-def figures_dir(run_dir: Path, phase: Phase) -> Path:
-    """Where the phase's kernel renders its figures (emptied once they are in the notebook)."""
-    return run_dir / phase.name / "figures"
+class Run:
+    """One execution of a plan's outdated phases: its record, its kernels, its reports."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        state: State,
+        options: RunOptions,
+        progress: Progress,
+        pool: KernelPool,
+        started: float,
+    ) -> None:
+        self.plan = plan
+        self.state = state
+        self.options = options
+        self.progress = progress
+        self.pool = pool
+        self.started = started
+        self.run_id = options.run_id or new_run_id()
+        self.runs = records.runs_dir(plan.root, options.history)
+        self.run_dir = self.runs / self.run_id
+        self.record = RunRecord(
+            run_id=self.run_id,
+            run_dir=self.run_dir,
+            command=options.command,
+            parameters=plan.params,
+            overrides=list(options.overrides),
+            phases=[
+                self._planned_record(phase)
+                if phase in plan.to_run
+                else _skipped_record(phase, plan, state)
+                for phase in plan.selected
+            ],
+            git=git_state(plan.root),
+            history=options.history,
+        )
+        _recall_records(self.record, plan, state, joined=options.run_id is not None)
+        self.exports: Any = None  # reports.BackgroundExports, once the first phase runs
+
+    @property
+    def root(self) -> Path:
+        """The project's root folder."""
+        return self.plan.root
+
+    def _planned_record(self, phase: Phase) -> PhaseRecord:
+        return PhaseRecord(
+            name=phase.name,
+            parameters=self.plan.parameters[phase.name],
+            code=self.plan.fingerprints[phase.name].code,
+            reason="; ".join(self.plan.reasons[phase.name]),
+        )
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self, lock: RunLock, interrupts: Interrupts) -> RunRecord:
+        """Run the phases; whatever happens, finish the record, its index and the state.
+
+        Re-raises an interrupt (after finishing) and an error of the runner itself.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=self.options.run_id is not None)
+        lock.claim(self.run_dir.relative_to(self.root).as_posix())
+        self.record.save(durable=False)
+        self.progress.run_started(self.record)
+        total = len(self.plan.selected)
+        for index, phase in enumerate(self.plan.selected, start=1):
+            if phase not in self.plan.to_run:
+                self.progress.phase_started(index, total, self.record.phase(phase.name))
+                self.progress.phase_finished(index, total, self.record.phase(phase.name))
+        error: BaseException | None = None
+        try:
+            self._run_phases(interrupts)
+        except KeyboardInterrupt:
+            self.record.status = "interrupted"
+        except BaseException as exc:  # an error of the runner itself, not of a cell
+            self.record.status = "failed"
+            error = exc
+        interrupts.finishing()  # from here on the outcome is decided: it is recorded as it is
+        self._close(error)
+        lock.release_claim()
+        if self.record.status == "interrupted":
+            raise Terminated() if interrupts.terminated else KeyboardInterrupt()
+        if error is not None:
+            raise error
+        return self.record
+
+    def _run_phases(self, interrupts: Interrupts) -> None:
+        """Run the outdated phases in order until one fails."""
+        to_run = self.plan.to_run
+        self.pool.prepare(*self._kernel_request(to_run[0]))
+        # Imported here, after the first kernel started: these imports take seconds.
+        lighter_notebook_imports()
+        from .reports import BackgroundExports
+
+        self.exports = BackgroundExports()
+        for position, phase in enumerate(to_run):
+            for upcoming in to_run[position + 1 : position + 1 + self.pool.ahead]:
+                self.pool.prepare(*self._kernel_request(upcoming))
+            if not self._run_phase(phase, interrupts):
+                return
+
+    def _run_phase(self, phase: Phase, interrupts: Interrupts) -> bool:
+        """Run one phase, commit its outputs, record it in run.json and the state.
+
+        True when it succeeded. Only waiting for the kernel and executing the notebook can be
+        interrupted; recording the outcome cannot.
+        """
+        from .execute import run_phase
+
+        phase_record = self.record.phase(phase.name)
+        index, total = self.plan.position(phase)
+        phase_record.status = "running"
+        phase_record.run_id = self.run_id
+        self.record.save(durable=False)
+        self.progress.phase_started(index, total, phase_record)
+        started = time.perf_counter()
+        try:
+            with interrupts.interruptible():
+                km = self.pool.take(*self._kernel_request(phase))
+        except KernelStartError as exc:
+            phase_record.duration_s = round(time.perf_counter() - started, 3)
+            self._failed(phase, phase_record, _error_of(exc))
+            return False
+        waited = time.perf_counter() - started
+        output = getattr(self.progress, "phase_output", None)  # what its cells print, as they do
+        try:
+            with interrupts.interruptible():
+                result = run_phase(
+                    phase,
+                    self.plan.parameters[phase.name],
+                    self.run_dir,
+                    km,
+                    self.options.timeout,
+                    output,
+                )
+        except BaseException:
+            self.pool.release(km)  # with it, the figures it was still rendering
+            self._keep_partial_report(phase, phase_record)
+            raise
+        modules: list[str] = []
+        if result.status == "succeeded" and self.pool.mode == "fork":
+            modules = loaded_modules(km)
+            self.pool.prefetch(modules)  # what libraries imported lazily, later phases may need
+        # The kernel lives on until the figures it renders in the background are in the notebook.
+        phase_record.notebook = _relative(result.notebook, self.root)
+        report = self.exports.submit(
+            result.notebook,
+            result.nb,
+            self._figures_dir(phase),
+            release=lambda: self.pool.release(km),
+        )
+        phase_record.report = _relative(report, self.root)
+        phase_record.duration_s = round(time.perf_counter() - started, 3)
+        phase_record.timings = {"kernel_wait_s": round(waited, 3), "execute_s": result.duration_s}
+        phase_record.collect(self.run_dir / phase.name)
+        if result.status != "succeeded":
+            self._failed(phase, phase_record, result.error)
+            return False
+        try:
+            staging.commit(self.run_dir / phase.name, self.root)
+        except staging.CommitError as exc:
+            self._failed(phase, phase_record, _error_of(exc))
+            return False
+        phase_record.status = "succeeded"
+        details = {
+            "report": phase_record.report,
+            "notebook_path": phase_record.notebook,
+            "quality": phase_record.quality,
+            "metrics": phase_record.metrics,
+            "duration_s": phase_record.duration_s,
+            "kernel_modules": modules,
+        }
+        io_log = read_io_log(self.run_dir / phase.name / "io.jsonl")
+        fingerprint = self.plan.fingerprints[phase.name]
+        self.state.record_success(phase.name, self.run_id, fingerprint, io_log, details)
+        self.state.save()
+        self.record.update_fingerprint()
+        self.record.save(durable=False)
+        self.progress.phase_finished(index, total, phase_record)
+        return True
+
+    def _failed(
+        self, phase: Phase, phase_record: PhaseRecord, error: dict[str, Any] | None
+    ) -> None:
+        """The phase failed: its staged outputs are dropped, the state and record say so."""
+        staging.discard(self.run_dir / phase.name)
+        phase_record.status = "failed"
+        phase_record.error = error
+        self.state.record_failure(phase.name, self.run_id, error)
+        self.state.save()
+        self.record.update_fingerprint()
+        self.record.save(durable=False)
+        self.progress.phase_finished(*self.plan.position(phase), phase_record)
+
+    def _keep_partial_report(self, phase: Phase, phase_record: PhaseRecord) -> None:
+        """Interrupted (or the runner failed) in the middle of a phase: its partly executed
+        notebook becomes its report, with the figures rendered so far."""
+        notebook = self.run_dir / f"{phase.name}.ipynb"
+        if notebook.exists() and self.exports is not None:
+            phase_record.notebook = _relative(notebook, self.root)
+            report = self.exports.submit(
+                notebook, figures=self._figures_dir(phase), wait_for_figures=False
+            )
+            phase_record.report = _relative(report, self.root)
+        phase_record.collect(self.run_dir / phase.name)
+
+    # ------------------------------------------------------------------ the end of the run
+
+    def _close(self, error: BaseException | None) -> None:
+        """Finish the record, the state, the reports and the index; runs whatever happened.
+
+        The place to add what a finished run writes (the run's index page and the `latest`
+        pointer today): it runs after every phase is settled and before the last line printed.
+        """
+        for phase_record in self.record.phases:
+            if phase_record.status == "running":  # interrupted, or the runner failed
+                phase_record.status = self.record.status
+                phase_record.error = None if error is None else _error_of(error)
+                staging.discard(self.run_dir / phase_record.name)
+                self.state.record_failure(phase_record.name, self.run_id, phase_record.error)
+        self.state.save()
+        if self.exports is not None:  # each report waits for its figures, then frees its kernel
+            for notebook, failure in self.exports.wait().items():
+                print(f"warning: HTML export of {notebook} failed: {failure}", file=sys.stderr)
+                for phase_record in self.record.phases:
+                    if phase_record.notebook == _relative(notebook, self.root):
+                        phase_record.report = None
+        self.pool.close(log_to=self.run_dir / "kernels.log")
+        _finish(self.record, self.started)
+        index = _write_index(self.record.to_dict(), self.run_dir)
+        point_latest(self.runs, self.run_id)
+        _after_run(self.record, self.plan.project)  # before the last line: it names the report
+        self.progress.run_finished(self.record, index)
+
+    # ------------------------------------------------------------------ kernels
+
+    def _figures_dir(self, phase: Phase) -> Path | None:
+        """Where the phase's kernel renders its figures, None when they render inline."""
+        if self.options.figures != "background":
+            return None
+        return self.run_dir / phase.name / "figures"
+
+    def _kernel_request(self, phase: Phase) -> tuple[str, dict[str, str], Any, Path]:
+        """Arguments of KernelPool.prepare/take for `phase`: name, env, imports, kernel log."""
+        env = {
+            "CRISP_RUN_DIR": str(self.run_dir),
+            "CRISP_PHASE": phase.name,
+            **project_env(self.root),
+        }
+        figures = self._figures_dir(phase)
+        if figures is not None:
+            env[kernel_figures.ENV_VAR] = str(figures)
+        return (
+            phase.name,
+            env,
+            self.plan.imports[phase.name],
+            self.run_dir / phase.name / "kernel.log",
+        )
 
 
 def project_env(root: Path) -> dict[str, str]:
-    """What every kernel of the project gets: its root, and PYTHONPATH with absolute entries."""
+    """What every kernel of the project gets: its root, and PYTHONPATH with absolute entries.
+
+    Relative PYTHONPATH entries are made absolute: the kernel runs in notebooks/, not here.
+    """
     env = {"CRISP_PROJECT_ROOT": str(root)}
     pythonpath = os.environ.get("PYTHONPATH")
     if pythonpath:
@@ -273,21 +422,30 @@ def point_latest(reports: Path, run_id: str) -> None:
         atomic_write_text(reports / "latest.txt", run_id + "\n")
 
 
-def _relative(path: Path, root: Path) -> str:
-    return Path(os.path.relpath(path, root)).as_posix()
+def _write_index(record: dict[str, Any], run_dir: Path) -> Path:
+    from .reports import write_index
+
+    return write_index(record, run_dir)
+
+
+def _relative(path: Path | str, root: Path) -> str:
+    return Path(path).resolve().relative_to(root.resolve()).as_posix()
 
 
 def _skipped_record(phase: Phase, plan: Plan, state: State) -> PhaseRecord:
-    """A phase that is up to date: its last successful run stands in for it."""
+    """An up-to-date phase in the run record: its last run's parameters, reports and lineage."""
     entry = state.phases[phase.name]
+    reads, writes = [], []
+    for op, target in (("reads", reads), ("writes", writes)):
+        target.extend({"path": p, "sha256": h} for p, h in entry.get(op, {}).items())
     record = PhaseRecord(
         name=phase.name,
         status="up to date",
         parameters=plan.parameters[phase.name],
         quality=entry.get("quality"),
         metrics=entry.get("metrics", {}),
-        reads=[{"path": p, "sha256": h} for p, h in entry.get("reads", {}).items()],
-        writes=[{"path": p, "sha256": h} for p, h in entry.get("writes", {}).items()],
+        reads=reads,
+        writes=writes,
         code=entry.get("code", {}),
         notebook=entry.get("notebook_path"),
         report=entry.get("report"),
@@ -295,125 +453,6 @@ def _skipped_record(phase: Phase, plan: Plan, state: State) -> PhaseRecord:
         reason=f"unchanged since run {entry.get('run_id')}",
     )
     record.recall(plan.root)  # its lineage and summary as its last run recorded them
-    return record
-
-
-def run(options: RunOptions, progress: Progress, project: Project | None = None) -> RunRecord:
-    """Run the outdated selected phases in order; stop at the first failure. Returns the record."""
-    started = time.perf_counter()
-    project = project or load_project()
-    root = project.root
-    state = State.load(root)
-    # A first or forced run starts the fork server at once, so it imports the libraries while the
-    # plan is made (a first run reads every notebook's parameters cell through papermill: about a
-    # second); on a user error it is stopped unused. Otherwise the plan, from cached parameters
-    # cells, takes milliseconds and may well find nothing to run: the server starts after it.
-    early = options.force or not state.phases
-    pool = _kernel_pool(project, options.kernel_start) if early else None
-    try:
-        # User errors come out before anything is written. The fork server starts importing
-        # what the phases need while the parameters cells are read.
-        plan = make_plan(options, project, state, pool.prefetch if pool else None)
-        with _one_run_at_a_time(root):
-            if state.stamp != State.stamp_of(root):  # another run finished meanwhile: decide again
-                state = State.load(root)
-                plan = make_plan(options, project, state)
-            if pool is None and plan.to_run:
-                pool = _kernel_pool(project, options.kernel_start)
-                pool.prefetch(plan.import_order())
-            return _run(options, progress, root, state, plan, started, pool)
-    finally:
-        if pool is not None:
-            pool.close()
-
-
-@contextmanager
-def _one_run_at_a_time(root: Path) -> Iterator[None]:
-    """Hold `reports/.lock` for the run: two runs on one project would mix their artifacts."""
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no lock
-        yield
-        return
-    lock = root / "reports" / ".lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunBusyError(
-                "another `crisp run` is using this project; wait for it to finish or stop it"
-            ) from None
-        yield
-
-
-def _run(
-    options: RunOptions,
-    progress: Progress,
-    root: Path,
-    state: State,
-    plan: Plan,
-    started: float,
-    pool: KernelPool | None,
-) -> RunRecord:
-    to_run = plan.to_run
-    if not to_run:
-        return _nothing_to_do(options, progress, root, state, plan)
-    assert pool is not None, "run() starts the kernel pool when phases are to run"
-    run_id = options.run_id or new_run_id()
-    runs = records.runs_dir(root, options.history)
-    run_dir = runs / run_id
-    run_dir.mkdir(parents=True, exist_ok=options.run_id is not None)
-    record = RunRecord(
-        run_id=run_id,
-        run_dir=run_dir,
-        command=options.command,
-        parameters=plan.params,
-        overrides=list(options.overrides),
-        phases=[
-            PhaseRecord(
-                name=p.name,
-                parameters=plan.parameters[p.name],
-                code=plan.fingerprints[p.name].code,
-                reason="; ".join(plan.reasons[p.name]),
-            )
-            if p in to_run
-            else _skipped_record(p, plan, state)
-            for p in plan.selected
-        ],
-        git=git_state(root),
-        history=options.history,
-    )
-    _recall_records(record, plan, state, joined=options.run_id is not None)
-    record.save(durable=False)
-    progress.run_started(record)
-    total = len(plan.selected)
-    for index, phase in enumerate(plan.selected, start=1):
-        if phase not in to_run:
-            progress.phase_started(index, total, record.phase(phase.name))
-            progress.phase_finished(index, total, record.phase(phase.name))
-    try:
-        pool.prepare(*_kernel_request(to_run[0], plan, run_dir, pool.mode))
-        _run_phases(to_run, plan, record, state, pool, options, progress)
-    except BaseException as exc:  # interrupted, or an error of the runner itself
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        record.status = "interrupted" if interrupted else "failed"
-        for phase_record in record.phases:
-            if phase_record.status == "running":
-                phase_record.status = record.status
-                phase_record.error = None if interrupted else _error_of(exc)
-                state.record_failure(phase_record.name, run_id, phase_record.error)
-        state.save()
-        raise
-    finally:
-        pool.close(log_to=run_dir / "kernels.log")
-        _finish(record, started)
-        from .reports import write_index
-
-        index = write_index(record.to_dict(), run_dir)
-        point_latest(runs, run_id)
-        _after_run(record, plan.project)  # before the last line, which names the run's report
-        progress.run_finished(record, index)
     return record
 
 
@@ -431,9 +470,7 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return {"cell": None, "ename": type(exc).__name__, "evalue": str(exc)}
 
 
-def _nothing_to_do(
-    options: RunOptions, progress: Progress, root: Path, state: State, plan: Plan
-) -> RunRecord:
+def _nothing_to_do(options: RunOptions, progress: Progress, state: State, plan: Plan) -> RunRecord:
     """Every selected phase is up to date: say so and point at the last report; no new run.
 
     Stays fast (no kernels, no report rendering) and keeps the run history free of empty runs.
@@ -444,7 +481,7 @@ def _nothing_to_do(
     last = max(str(p.run_id) for p in phases)
     record = RunRecord(
         run_id=last,
-        run_dir=root / "reports" / last,
+        run_dir=plan.root / "reports" / last,
         command=options.command,
         parameters=plan.params,
         overrides=list(options.overrides),
@@ -489,128 +526,77 @@ def _kernel_pool(project: Project, mode: str) -> KernelPool:
     return KernelPool(cwd=project.notebooks_dir, mode=mode, server_env=env)
 
 
-def _kernel_request(
-    phase: Phase, plan: Plan, run_dir: Path, mode: str
-) -> tuple[str, dict[str, str], list[str], Path]:
-    """Arguments of KernelPool.prepare/take for `phase`: name, env, modules, kernel log.
+# ---------------------------------------------------------------------- runs that died
 
-    A spawned kernel pre-imports what the notebook's imports import. The fork server imports
-    before the fork what the phase needs when it starts (`startup_modules`); the rest it was
-    asked to prefetch it imports while it has nothing else to do.
+
+KILLED = "killed"
+
+
+def settle_abandoned_run(root: Path, lock: RunLock | None = None) -> str | None:
+    """Mark the run a dead process left behind (`kill -9`, a crash) as killed.
+
+    Its run.json said `running` for ever; now it says `killed` (its running phase too), gets its
+    index.html, and a commit of staged outputs cut short is completed (staging.py). Called with
+    the run lock held (`lock`), or takes it when free. Returns the settled run's id, if any.
     """
-    env = phase_env(phase, run_dir, plan.root)
-    if mode == "fork":
-        modules = startup_modules(phase.name, plan.modules, plan.loaded)
+    if lock is not None:
+        run_id = lock.abandoned()
+        held = None
     else:
-        modules = plan.modules[phase.name]
-    return phase.name, env, modules, run_dir / phase.name / "kernel.log"
-
-
-def _run_phases(
-    to_run: list[Phase],
-    plan: Plan,
-    record: RunRecord,
-    state: State,
-    pool: KernelPool,
-    options: RunOptions,
-    progress: Progress,
-) -> None:
-    """Run `to_run` in order until one fails; HTML reports are written in the background."""
-    # Imported here, after the first kernel started: these imports take seconds.
-    _lighter_notebook_imports()
-    from .reports import BackgroundExports
-
-    exports = BackgroundExports()
+        found = abandoned_run(root)
+        if found is None:
+            return None
+        held, run_id = found
     try:
-        for position, phase in enumerate(to_run):
-            for upcoming in to_run[position + 1 : position + 1 + pool.ahead]:
-                pool.prepare(*_kernel_request(upcoming, plan, record.run_dir, pool.mode))
-            if not _run_one(phase, plan, record, state, pool, options, progress, exports):
-                return
+        if run_id is None:
+            return None
+        _mark_killed(root, run_id)
+        if lock is not None:
+            lock.release_claim()
+        elif held is not None:
+            held.release_claim()
+        return run_id
     finally:
-        for notebook, error in exports.wait().items():
-            print(f"warning: HTML export of {notebook} failed: {error}", file=sys.stderr)
-            for phase_record in record.phases:
-                if phase_record.notebook == _relative(notebook, plan.root):
-                    phase_record.report = None
+        if held is not None:
+            held.__exit__()
 
 
-def _run_one(
-    phase: Phase,
-    plan: Plan,
-    record: RunRecord,
-    state: State,
-    pool: KernelPool,
-    options: RunOptions,
-    progress: Progress,
-    exports: Any,
-) -> bool:
-    """Run one phase, record it in run.json and the state; True when it succeeded."""
-    from .execute import run_phase
+def _mark_killed(root: Path, claimed: str) -> None:
+    import json
 
-    root, run_dir = plan.root, record.run_dir
-    phase_record = record.phase(phase.name)
-    index, total = plan.selected.index(phase) + 1, len(plan.selected)
-    phase_record.status = "running"
-    phase_record.run_id = record.run_id
-    record.save(durable=False)
-    progress.phase_started(index, total, phase_record)
-    started = time.perf_counter()
+    from .files import atomic_write_text
+
+    run_dir = root / claimed  # the run's folder (reports/<run-id>/, or a history's)
     try:
-        km = pool.take(*_kernel_request(phase, plan, run_dir, pool.mode))
-    except KernelStartError as exc:
-        phase_record.status = "failed"
-        phase_record.error = _error_of(exc)
-        phase_record.duration_s = round(time.perf_counter() - started, 3)
-        state.record_failure(phase.name, record.run_id, phase_record.error)
-        state.save()
-        progress.phase_finished(index, total, phase_record)
-        return False
-    waited = time.perf_counter() - started
-    modules: list[str] = []
-    figures = figures_dir(run_dir, phase)
-    try:
-        output = getattr(progress, "phase_output", None)  # what its cells print, as they do
-        result = run_phase(phase, plan.parameters[phase.name], run_dir, km, options.timeout, output)
-        if result.status == "succeeded" and pool.mode == "fork":
-            modules = loaded_modules(km)
-            pool.prefetch(modules)  # what libraries imported lazily, later phases may need too
-    except BaseException as exc:
-        pool.release(km)  # with it, the figures it was still rendering
-        if isinstance(exc, KeyboardInterrupt):
-            notebook = run_dir / f"{phase.name}.ipynb"
-            if notebook.exists():
-                phase_record.notebook = _relative(notebook, root)
-                report = exports.submit(notebook, figures=figures, wait_for_figures=False)
-                phase_record.report = _relative(report, root)
-            phase_record.collect(run_dir / phase.name)
-        raise
-    # The kernel lives on until the figures it renders in the background are in the notebook.
-    phase_record.notebook = _relative(result.notebook, root)
-    report = exports.submit(result.notebook, result.nb, figures, release=lambda: pool.release(km))
-    phase_record.report = _relative(report, root)
-    phase_record.status = result.status
-    phase_record.duration_s = round(time.perf_counter() - started, 3)
-    phase_record.timings = {"kernel_wait_s": round(waited, 3), "execute_s": result.duration_s}
-    phase_record.error = result.error
-    phase_record.collect(run_dir / phase.name)
-    if result.status == "succeeded":
-        details = {
-            "report": phase_record.report,
-            "notebook_path": phase_record.notebook,
-            "quality": phase_record.quality,
-            "metrics": phase_record.metrics,
-            "duration_s": phase_record.duration_s,
-            "kernel_modules": modules,
-        }
-        io_log = read_io_log(run_dir / phase.name / "io.jsonl")
-        state.record_success(
-            phase.name, record.run_id, plan.fingerprints[phase.name], io_log, details
-        )
-    else:
-        state.record_failure(phase.name, record.run_id, result.error)
+        record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for phase in record.get("phases", []):
+        staging.recover(run_dir / str(phase.get("name")), root)
+    if record.get("status") != "running":
+        return
+    record["status"] = KILLED
+    for phase in record.get("phases", []):
+        if phase.get("status") == "running":
+            phase["status"] = KILLED
+            phase["error"] = {
+                "cell": None,
+                "ename": "Killed",
+                "evalue": "the run's process ended without finishing (killed or crashed)",
+            }
+        elif phase.get("status") == "pending":
+            phase["status"] = "not run"
+    state = State.load(root)
+    for phase in record.get("phases", []):
+        if phase.get("status") == KILLED:
+            state.record_failure(str(phase["name"]), run_dir.name, phase.get("error"))
     state.save()
-    record.update_fingerprint()
-    record.save(durable=False)
-    progress.phase_finished(index, total, phase_record)
-    return result.status == "succeeded"
+    last_seen = datetime.fromtimestamp((run_dir / "run.json").stat().st_mtime).astimezone()
+    record["finished"] = last_seen.isoformat()
+    try:
+        began = datetime.fromisoformat(str(record.get("started")))
+        record["duration_s"] = round((last_seen - began).total_seconds(), 3)
+    except ValueError:
+        pass
+    atomic_write_text(run_dir / "run.json", json.dumps(record, indent=2, default=str) + "\n")
+    _write_index(record, run_dir)

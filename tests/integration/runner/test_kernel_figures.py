@@ -1,8 +1,10 @@
-"""Figures of a pipeline kernel render in forked children, beside the kernel (kernel_figures.py).
+"""Figures of a pipeline kernel render in forked children, beside the kernel (kernels/figures.py).
 
 What a user relies on: the reports show exactly the figures Jupyter would show, none is lost or
 left as a placeholder, a figure that cannot be rendered says so in its cell, and no renderer
-outlives its run.
+outlives its run. The renderer relies on matplotlib and IPython internals: when they are not as
+it expects, or with `--figures inline`, figures render inline and the reports are the same; it is
+run against the lowest and the highest versions the project allows.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -21,9 +26,10 @@ import papermill
 import pytest
 from crisp.kernels import figures as kernel_figures
 from crisp.kernels import priority
-from test_runner import crisp, latest_record, use_project, write_notebook
+from figures_driver import coalesced
+from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_notebook
 
-from shared_project import wait_until_gone
+from shared_project import PROJECT, wait_until_gone
 
 PARAMS = "shared:\n  seed: 1\nfigures:\n  title: shown\n"
 FIGURES = [
@@ -74,16 +80,27 @@ def figures_project(root: Path, cells: list[str]) -> Path:
 
 
 def outputs(notebook: Path) -> list[list[dict]]:
-    """The outputs of each cell of the notebook's own code (not its parameters), comparable."""
+    """The outputs of each cell of the notebook's own code (not its parameters), comparable:
+    stream chunks joined (a loaded machine splits a stream into more messages)."""
     nb = nbformat.read(str(notebook), as_version=4)
     parameters = {"parameters", "injected-parameters"}
     code = [c for c in nb.cells if c.cell_type == "code"]
     cells = [c for c in code if not parameters & set(c.metadata.get("tags", []))]
-    return [[_comparable(o) for o in cell.outputs] for cell in cells]
+    return [coalesced(cell.outputs) for cell in cells]
 
 
-def _comparable(output: dict) -> dict:
-    return {k: v for k, v in output.items() if k != "execution_count"}
+def papermill_outputs(root: Path, tmp_path: Path) -> list[list[dict]]:
+    """The outputs of the project's 00_figures notebook run by papermill in a plain kernel."""
+    reference = tmp_path / "papermill.ipynb"
+    papermill.execute_notebook(
+        str(root / "notebooks" / "00_figures.ipynb"),
+        str(reference),
+        parameters={"title": "shown"},
+        kernel_name="python3",
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+    )
+    return outputs(reference)
 
 
 def png_count(cells: list[list[dict]]) -> int:
@@ -98,16 +115,7 @@ def test_reports_show_exactly_the_figures_jupyter_shows(
     root = use_project(figures_project(tmp_path / "project", FIGURES), monkeypatch)
     assert crisp("run", "--kernel-start", mode) == 0
     run_dir = root / "reports" / latest_record(root)["run_id"]
-    reference = tmp_path / "papermill.ipynb"
-    papermill.execute_notebook(
-        str(root / "notebooks" / "00_figures.ipynb"),
-        str(reference),
-        parameters={"title": "shown"},
-        kernel_name="python3",
-        cwd=str(root / "notebooks"),
-        progress_bar=False,
-    )
-    ran, expected = outputs(run_dir / "00_figures.ipynb"), outputs(reference)
+    ran, expected = outputs(run_dir / "00_figures.ipynb"), papermill_outputs(root, tmp_path)
     assert png_count(expected) == 7
     assert any("drawn" in o.get("text", "") for o in expected[3]), "nothing printed to compare"
     assert ran == expected
@@ -117,6 +125,101 @@ def test_reports_show_exactly_the_figures_jupyter_shows(
     html = (run_dir / "00_figures.html").read_text(encoding="utf-8")
     assert html.count("<img") == html.count('src="data:image/png;base64,') == 7
     assert not (run_dir / "00_figures" / "figures").exists(), "rendered files are cleaned up"
+
+
+@pytest.mark.parametrize("switch", ["option", "environment"])
+def test_figures_inline_on_request_give_the_same_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    """`--figures inline` (or CRISP_FIGURES=inline): no renderer, the figures Jupyter shows."""
+    root = use_project(figures_project(tmp_path / "project", FIGURES), monkeypatch)
+    args = ["--figures", "inline"] if switch == "option" else []
+    if switch == "environment":
+        monkeypatch.setenv("CRISP_FIGURES", "inline")
+    assert crisp("run", *args) == 0
+    run_dir = root / "reports" / latest_record(root)["run_id"]
+    assert outputs(run_dir / "00_figures.ipynb") == papermill_outputs(root, tmp_path)
+    assert not (run_dir / "00_figures" / "figures").exists(), "the renderer was enabled"
+
+
+def test_unexpected_matplotlib_internals_fall_back_to_inline_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A matplotlib without what the renderer relies on (here a method it calls, removed after
+    the first figure): the kernel renders inline from then on, says so, and the report shows
+    exactly what Jupyter shows."""
+    removal = "import matplotlib.figure\ndel matplotlib.figure.Figure.draw_without_rendering"
+    cells = [*FIGURES[:3], removal, *FIGURES[3:]]
+    root = use_project(figures_project(tmp_path / "project", cells), monkeypatch)
+    assert crisp("run") == 0
+    run_dir = root / "reports" / latest_record(root)["run_id"]
+    ran, expected = outputs(run_dir / "00_figures.ipynb"), papermill_outputs(root, tmp_path)
+    assert png_count(expected) == 7
+    assert ran == expected
+    log = (run_dir / "00_figures" / "kernel.log").read_text(encoding="utf-8")
+    assert "figures render inline in this kernel: matplotlib's Figure has no draw_without" in log
+
+
+def _uv() -> str | None:
+    return shutil.which("uv") or next(
+        (str(p) for p in [PROJECT / ".uv-bootstrap" / "bin" / "uv"] if p.is_file()), None
+    )
+
+
+def _allowed(names: tuple[str, ...]) -> list[str]:
+    """The requirements on `names` in the project's and the runner's pyproject.toml."""
+    found = []
+    for pyproject in (PROJECT / "pyproject.toml", PACKAGE_SRC.parent / "pyproject.toml"):
+        for requirement in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
+            name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
+            if name in names:
+                found.append(requirement)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_uv() is None, reason="needs uv (make setup bootstraps it)")
+def test_renderer_at_the_lowest_and_highest_versions_the_project_allows(tmp_path: Path) -> None:
+    """In throwaway environments with the lowest and the highest matplotlib, IPython and
+    ipykernel the project's pyproject.toml allows, figures render in the background (the
+    internals are as expected) and the outputs equal inline rendering's."""
+    requirements = _allowed(
+        ("matplotlib", "numpy", "ipykernel", "ipython", "jupyter-client", "nbclient", "nbformat")
+    )
+    assert {r.split(">")[0] for r in requirements} >= {"matplotlib", "ipykernel", "ipython"}
+    cells = tmp_path / "cells.json"
+    cells.write_text(json.dumps(['title = "shown"', *FIGURES]), encoding="utf-8")
+    driver = Path(__file__).with_name("figures_driver.py")
+    seen = {}
+    for resolution in ("lowest-direct", "highest"):
+        venv = tmp_path / resolution
+        uv = [_uv(), "--quiet"]
+        subprocess.run([*uv, "venv", "--python", sys.executable, str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        install = [*uv, "pip", "install", "--python", python, "--resolution", resolution]
+        subprocess.run([*install, *requirements], check=True, timeout=900)
+        results = {}
+        for mode in ("background", "inline"):
+            figures = tmp_path / f"{resolution}-{mode}"
+            figures.mkdir()
+            done = subprocess.run(
+                [python, str(driver), str(cells), mode, str(figures)],
+                env={
+                    **{k: v for k, v in os.environ.items() if k != "MPLBACKEND"},
+                    "PYTHONPATH": str(PACKAGE_SRC),
+                },
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        background, inline = results["background"], results["inline"]
+        assert background["placeholders"] == 7, "the renderer fell back at " + resolution
+        assert background["outputs"] == inline["outputs"], resolution
+        seen[resolution] = background["versions"]
+    assert seen["lowest-direct"] != seen["highest"], seen
 
 
 def test_a_figure_that_cannot_be_rendered_says_so_in_its_cell(

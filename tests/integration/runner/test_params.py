@@ -1,21 +1,24 @@
-"""crisp.params: loading params.yaml, --set overrides, per-phase parameters, their types and the
-constraints declared in the parameters cells."""
+"""crisp.params: reading params.yaml strictly, --set overrides, per-phase parameters, their types
+and the constraints declared in the parameters cells; `crisp params` (check and write)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
+from crisp.declarations import constraint, help_without_constraint
 from crisp.params import (
     ParamsError,
     apply_overrides,
-    constraint,
+    check_names,
     declared_parameters,
-    help_without_constraint,
     load_params,
     phase_parameters,
 )
+from test_runner import crisp
 
 PARAMS = """\
 shared:
@@ -76,6 +79,127 @@ def test_section_must_be_a_mapping(tmp_path: Path) -> None:
 def test_missing_file_is_a_params_error(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+# ------------------------------------------------------------------ strict reading
+
+
+def _load(tmp_path: Path, text: str | bytes) -> str:
+    """The ParamsError message loading `text` as params.yaml gives."""
+    path = tmp_path / "params.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1, message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "shared:\n  target: a\nmodelling:\n  cv_folds: 5\n  cv_folds: 3\n",
+            "line 5, column 3: 'cv_folds' is given twice (lines 4 and 5); keep one",
+        ),
+        (
+            "shared:\n  target: a\nmodelling:\n  cv_folds: 5\nshared:\n  seed: 1\n",
+            "line 5, column 1: 'shared' is given twice (lines 1 and 5); keep one",
+        ),
+    ],
+    ids=["key", "section"],
+)
+def test_a_key_given_twice_names_both_lines(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in _load(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "shared:\n  a: &list [1, 2]\n  b: *list\n",
+        "shared: &defaults\n  a: 1\nmodelling:\n  <<: *defaults\n",
+        # a "billion laughs": nine levels of ten aliases would expand to 10**9 items
+        "shared:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 10)),
+    ],
+    ids=["alias", "merge", "billion-laughs"],
+)
+def test_yaml_anchors_and_aliases_are_refused(tmp_path: Path, text: str) -> None:
+    message = _load(tmp_path, text)
+    assert "line 2" in message or "line 1" in message
+    assert (
+        "YAML anchors and aliases (&name, *name) are not accepted; write the value out" in message
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "is empty; it must hold the parameters"),
+        ("# only a comment\n\n", "is empty; it must hold the parameters"),
+        (
+            b"shared:\n  target: caf\xe9\n",
+            "line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        ),
+    ],
+    ids=["empty", "comments-only", "latin-1"],
+)
+def test_unusable_file_is_one_line(tmp_path: Path, content: str | bytes, expected: str) -> None:
+    assert expected in _load(tmp_path, content)
+
+
+def test_a_directory_named_params_yaml_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").mkdir()
+    with pytest.raises(ParamsError, match=r"params.yaml is a directory; the parameters must be a"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_an_alias_in_an_override_is_refused(params_file: Path) -> None:
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        apply_overrides(load_params(params_file), ["modelling.candidates=[&a x, *a]"])
+
+
+def test_a_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes("\ufeffshared:\n  target: a\n".encode())
+    assert load_params(path) == {"shared": {"target": "a"}}
+
+
+NOTEBOOK_DECLARED = {"modelling": DECLARED, "evaluation": {"slice_column": DECLARED["target"]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "shared:\n  target: a\nmodeling:\n  cv_folds: 3\n",
+            "params.yaml line 3: unknown section 'modeling'; did you mean modelling? valid: "
+            "shared, modelling, evaluation (one per phase notebook); fix it in params.yaml",
+        ),
+        (
+            "shared:\n  target: a\n  random_sed: 1\n",
+            "params.yaml line 3: parameter shared.random_sed is not declared in any notebook's "
+            "parameters cell; did you mean random_seed?",
+        ),
+        (
+            "shared:\n  target: a\nevaluation:\n  slice_colum: x\n",
+            "params.yaml line 4: parameter evaluation.slice_colum is not declared in the "
+            "notebook's parameters cell; did you mean slice_column?",
+        ),
+    ],
+    ids=["section", "shared-key", "phase-key"],
+)
+def test_unknown_names_are_errors_with_the_closest_valid_name(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        check_names(load_params(path), NOTEBOOK_DECLARED)
+    assert expected in str(info.value)
 
 
 def test_overrides_parse_yaml_values(params_file: Path) -> None:
@@ -259,3 +383,115 @@ def test_choices_of_a_list_apply_to_each_item() -> None:
     assert phase_parameters({"s": {"names": ["a", "b"]}}, "s", declared) == {"names": ["a", "b"]}
     with pytest.raises(ParamsError, match="'c' is not allowed"):
         phase_parameters({"s": {"names": ["a", "c"]}}, "s", declared)
+
+
+# ------------------------------------------------------------------ crisp params
+
+
+def params_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    """`crisp params ARGS`: its exit code and output lines."""
+    capsys.readouterr()
+    code = crisp("params", *args)
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_params_agree_with_the_cells(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert params_check(capsys) == (
+        0,
+        ["params.yaml agrees with the parameters cells of notebooks/"],
+    )
+
+
+def _edit_cell(root: Path, name: str, parameters: str) -> None:
+    path = root / "notebooks" / f"{name}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = parameters
+    nbformat.write(nb, str(path))
+
+
+def test_params_lists_every_disagreement(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text().replace("  count: 2\n", "  count: 2\n  extra: 1\n"), encoding="utf-8"
+    )
+    _edit_cell(
+        project,
+        "01_middle",
+        'seed: int = 7  # another default\ncount: int = 1  # repetitions\npayload: str = ""  # '
+        "any text\nlimit: int = 3  # a new parameter [1, inf)\nwidth: int = 2  # x = 2 breaks",
+    )
+    code, lines = params_check(capsys)
+    assert code == 1
+    assert lines == [
+        "notebooks/01_middle.ipynb: line 5 of the parameters cell (width) is not read by "
+        "papermill: a second '=' on the line, in its help text perhaps",
+        "params.yaml line 7: parameter middle.extra is not declared in the notebook's parameters "
+        "cell; valid: count, limit, payload, seed; add it to the parameters "
+        "cell or remove it from params.yaml",
+        "shared parameter seed is declared differently in notebooks/00_source.ipynb and "
+        "notebooks/01_middle.ipynb; declare it the same way (type, default, help) in every "
+        "notebook",
+        "middle.limit (declared in notebooks/01_middle.ipynb) is missing from params.yaml; add "
+        "it there (its default is used meanwhile) or run `crisp params --write`",
+    ]
+
+
+def test_params_checks_values_against_their_declarations(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("count: 2", "count: two"), encoding="utf-8")
+    code, lines = params_check(capsys)
+    assert code == 1
+    assert lines == [
+        "parameter middle.count = 'two' is a str, expected int; fix it in params.yaml or in --set"
+    ]
+
+
+def test_params_write_keeps_values_adds_defaults_and_drops_unknown_keys(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text().replace("  count: 2\n", "  count: 0002\n  extra: 1\n"),
+        encoding="utf-8",
+    )
+    _edit_cell(
+        project,
+        "01_middle",
+        'count: int = 1  # repetitions [1, inf)\npayload: str = ""  # any text\n'
+        'labels: list = ["a", "b"]  # names {a, b, c}',
+    )
+    code, lines = params_check(capsys, "--write")
+    assert code == 0
+    assert lines == [
+        "dropped middle.extra: no notebook declares it",
+        "wrote params.yaml from the parameters cells of notebooks/",
+    ]
+    text = params.read_text(encoding="utf-8")
+    assert "  count: 0002" in text, "a value is kept as written"
+    assert "  labels: [a, b]" in text and "# names {a, b, c}" in text
+    written = yaml.safe_load(text)
+    assert written == {
+        "shared": {"seed": 1},
+        "source": {"greeting": "hello"},
+        "middle": {"count": 2, "payload": "plain", "labels": ["a", "b"]},
+        "late": {"suffix": "!"},
+    }
+    assert params_check(capsys) == (
+        0,
+        ["params.yaml agrees with the parameters cells of notebooks/"],
+    )
+
+
+def test_params_write_from_nothing_uses_the_defaults(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "params.yaml").unlink()
+    assert params_check(capsys, "--write")[0] == 0
+    written = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    assert "shared" not in written, "a parameter of one notebook is in its own section"
+    assert written["source"] == {"seed": 0, "greeting": "hi"}
+    assert written["middle"] == {"count": 1, "payload": ""}
+    assert json.dumps(written["late"]) == '{"suffix": "?"}'

@@ -29,53 +29,34 @@ PACKAGE_SRC = Path(crisp.__file__).resolve().parents[1]
 HELPERS = {
     "__init__.py": '"""Helpers of the test project."""\n',
     "store.py": '''\
-"""Reads and writes project files and logs them like the real artifacts module does."""
-import hashlib
-import json
+"""Reads and writes project files through crisp.files, like the real artifacts module does."""
 import os
 from pathlib import Path
+
+from crisp import context, files
 
 
 def _root():
     return Path(os.environ["CRISP_PROJECT_ROOT"])
 
 
-def _phase_dir():
-    run_dir = os.environ.get("CRISP_RUN_DIR")
-    if not run_dir:
-        return None
-    path = Path(run_dir) / os.environ["CRISP_PHASE"]
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _log(op, rel):
-    target = _phase_dir()
-    if target is None:
-        return
-    sha = hashlib.sha256((_root() / rel).read_bytes()).hexdigest()
-    with open(target / "io.jsonl", "a") as log:
-        log.write(json.dumps({"op": op, "path": rel, "sha256": sha}) + "\\n")
-
-
 def read(rel):
-    text = (_root() / rel).read_text()
-    _log("read", rel)
+    text = files.readable(_root() / rel).read_text()
+    context.log_io("read", _root() / rel)
     return text
 
 
 def write(rel, text):
-    path = _root() / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    _log("write", rel)
+    files.atomic_write_text(_root() / rel, text)
+    context.log_io("write", _root() / rel)
 
 
 def record(checks, metrics):
-    target = _phase_dir()
+    target = context.phase_dir()
     if target is not None:
-        (target / "quality.json").write_text(json.dumps(checks))
-        (target / "metrics.json").write_text(json.dumps(metrics))
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "quality.json").write_text(__import__("json").dumps(checks))
+        (target / "metrics.json").write_text(__import__("json").dumps(metrics))
 ''',
     "late.py": '''\
 """Used by the last phase only."""
@@ -99,7 +80,6 @@ def join(text, suffix):
 PARAMS = """\
 shared:
   seed: 1
-  unused_shared: x
 source:
   greeting: hello
 middle:
@@ -130,9 +110,19 @@ NOTEBOOKS = {
             "assert warmed_up, 'the warm-up did not import the helpers'",
             'import json\nstore.write("data/interim/payload.json", json.dumps(payload))',
             'if payload == "fail":\n    raise ValueError("payload asked to fail")',
-            'if payload == "sleep":\n    import time\n    time.sleep(60)',
+            'if payload == "sleep":\n    import os, pathlib, time\n'
+            '    pathlib.Path(os.environ.get("SLEEP_MARK", os.devnull)).touch()\n'
+            "    time.sleep(60)",
             'if payload == "die":\n    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)',
             'store.write("data/interim/b.txt", store.read("data/interim/a.txt") * count)',
+            'store.write("data/interim/echo.txt", f"echo {count}")\n'
+            'assert store.read("data/interim/echo.txt") == f"echo {count}", "reads its own writes"',
+            'if payload == "big":\n    store.write("data/interim/big.txt", "x" * 4_000_000)',
+            # A folder where an output goes: its phase's outputs cannot be put in place.
+            'if payload == "obstruct":\n    import os\n'
+            '    store.write("data/interim/new.txt", "new")\n'
+            '    root = os.environ["CRISP_PROJECT_ROOT"]\n'
+            '    os.makedirs(os.path.join(root, "data/interim/new.txt"))',
         ],
     ),
     "02_late": (
@@ -182,12 +172,6 @@ def use_project(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh three-phase project, never run."""
-    return use_project(build_project(tmp_path / "project"), monkeypatch)
-
-
 def crisp(*args: str) -> int:
     return cli.main(list(args))
 
@@ -228,7 +212,7 @@ def test_sources_follow_helper_imports(project: Path) -> None:
     helpers = project / "src" / "helpers"
     names = ("__init__.py", "store.py", "late.py", "fmt.py")
     assert set(late.files) == {helpers / name for name in names}
-    assert {"helpers.late", "helpers.store", "hashlib"} <= set(late.modules)
+    assert {"helpers.late", "helpers.store", "crisp.files"} <= set(late.modules)
     # fmt is imported inside a function: it counts as code, but is not imported ahead of time.
     assert "helpers.fmt" not in late.modules and "decimal" not in late.modules
     source = sources.dependencies(project / "notebooks" / "00_source.ipynb", project / "src")
@@ -426,18 +410,18 @@ def test_latest_points_at_newest_run(project: Path) -> None:
 
 def start_sleeping_run(project: Path, *args: str) -> subprocess.Popen:
     """`crisp run` in a subprocess, returned once 01_middle sits in its sleeping cell."""
+    mark = project.parent / "sleeping"  # outside the project: no input of any phase
     proc = subprocess.Popen(
         [sys.executable, "-m", "crisp", "run", *args] + ["--set", "middle.payload=sleep"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "SLEEP_MARK": str(mark)},
     )
-    payload = project / "data" / "interim" / "payload.json"  # written just before the sleep
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not payload.exists():
-        time.sleep(0.1)
-    assert payload.exists(), proc.communicate(timeout=60)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
+        time.sleep(0.05)
+    assert mark.exists(), proc.communicate(timeout=60)
     assert kernel_pids(project), "expected live kernels while the run is going"
     return proc
 

@@ -1,7 +1,10 @@
-"""The artifact catalog: names -> project paths, and atomic save/load of JSON, text, tables, models.
+"""The artifact catalog (what each phase writes and reads) and save/load of JSON, text, tables,
+models by catalog name.
 
-This is the only module that knows where artifacts live; notebooks use catalog names. pandas and
-skops are imported inside the functions that need them, so the runner can import this cheaply.
+This is the only module that knows where artifacts live; notebooks use catalog names. Writes go
+through `crisp.files`: atomic, and inside a `crisp run` staged until the phase succeeds (a failed
+phase changes nothing); loads see what the running phase itself saved. pandas and skops are
+imported inside the functions that need them, so the runner can import this cheaply.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crisp import context
+from crisp import context, files
+from crisp.catalog import Catalog, PhaseFiles
+from crisp.catalog import UnknownArtifactError as UnknownArtifactError
 from crisp.files import atomic_write_bytes, atomic_write_text, to_json
 
 from . import paths
@@ -20,44 +25,72 @@ from . import paths
 if TYPE_CHECKING:
     import pandas as pd
 
-CATALOG: dict[str, str] = {
-    "success_criteria": "artifacts/business_understanding/success_criteria.json",
-    "design_doc": "artifacts/business_understanding/design.md",
-    "demo_data": "data/raw/demo.parquet",
-    "schema": "artifacts/data_understanding/schema.json",
-    "quality_report": "artifacts/data_understanding/quality_report.csv",
-    "data_fingerprint": "artifacts/data_understanding/fingerprint.json",
-    "preparation_summary": "artifacts/data_preparation/summary.json",
-    "feature_schema": "artifacts/data_preparation/feature_schema.json",
-    "train": "data/processed/train.parquet",
-    "valid": "data/processed/valid.parquet",
-    "test": "data/processed/test.parquet",
-    "cv_results": "artifacts/modelling/cv_results.csv",
-    "search_results": "artifacts/modelling/search_results.csv",
-    "challenger": "models/challenger.skops",
-    "evaluation": "artifacts/evaluation/evaluation.json",
-    "model_card": "artifacts/deployment/model_card.md",
-    "model_card_html": "artifacts/deployment/model_card.html",
-    "drift_report": "artifacts/monitoring/drift_report.json",
-}
-
-PHASES: tuple[str, ...] = (
-    "00_business_understanding",
-    "01_data_understanding",
-    "02_data_preparation",
-    "03_modelling",
-    "04_evaluation",
-    "05_deployment",
-    "06_monitoring",
+# What each phase writes (catalog name -> project path; a path ending in / is a folder) and reads.
+# Declared here once: the runner derives from it which phase to run when an input is missing, and
+# checks before a run that every phase will find its inputs. tests/test_paths_artifacts.py checks
+# it against what a pipeline run really reads and writes.
+CATALOG = Catalog(
+    {
+        "00_business_understanding": PhaseFiles(
+            writes={
+                "success_criteria": "artifacts/business_understanding/success_criteria.json",
+                "design_doc": "artifacts/business_understanding/design.md",
+            },
+        ),
+        "01_data_understanding": PhaseFiles(
+            writes={
+                "demo_data": "data/raw/demo.parquet",  # only when shared.data_path is empty
+                "schema": "artifacts/data_understanding/schema.json",
+                "quality_report": "artifacts/data_understanding/quality_report.csv",
+                "data_fingerprint": "artifacts/data_understanding/fingerprint.json",
+            },
+        ),
+        "02_data_preparation": PhaseFiles(
+            writes={
+                "train": "data/processed/train.parquet",
+                "valid": "data/processed/valid.parquet",
+                "test": "data/processed/test.parquet",
+                "feature_schema": "artifacts/data_preparation/feature_schema.json",
+            },
+            reads=("data_fingerprint",),
+            may_read=("demo_data",),  # the data, when shared.data_path is empty
+        ),
+        "03_modelling": PhaseFiles(
+            writes={
+                "cv_results": "artifacts/modelling/cv_results.csv",
+                "challenger": "models/challenger.skops",
+                "challenger_metadata": "models/challenger.json",  # its sidecar (save_model)
+            },
+            reads=("success_criteria", "feature_schema", "train", "valid", "data_fingerprint"),
+        ),
+        "04_evaluation": PhaseFiles(
+            writes={"evaluation": "artifacts/evaluation/evaluation.json"},
+            reads=("success_criteria", "feature_schema", "train", "test", "challenger"),
+            may_read=("registry", "production"),
+        ),
+        "05_deployment": PhaseFiles(
+            writes={
+                "model_card": "artifacts/deployment/model_card.md",
+                "model_card_html": "artifacts/deployment/model_card.html",
+                "registry": "models/registry/",
+                "production": "models/production.json",
+            },
+            reads=(
+                "evaluation",
+                "feature_schema",
+                "data_fingerprint",
+                "success_criteria",
+                "challenger",
+                "test",
+            ),
+        ),
+        "06_monitoring": PhaseFiles(
+            writes={"drift_report": "artifacts/monitoring/drift_report.json"},
+            reads=("feature_schema", "train", "success_criteria", "evaluation"),
+            may_read=("registry", "production"),
+        ),
+    }
 )
-
-# Which phase writes files outside artifacts/<phase>/ (project-relative prefixes; longest wins).
-_PRODUCED_BY: dict[str, str] = {
-    "data/raw/demo.parquet": "01_data_understanding",
-    "data/processed/": "02_data_preparation",
-    "models/challenger.": "03_modelling",
-    "models/": "05_deployment",
-}
 
 # Types skops does not trust by default but the project's pipelines contain (skops trusts
 # scikit-learn's estimators and transformers itself). The candidate pipelines of every problem type
@@ -76,13 +109,6 @@ TRUSTED_TYPES: list[str] = [
 ]
 
 
-class UnknownArtifactError(KeyError):
-    """A catalog name that does not exist."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 class ArtifactMissingError(FileNotFoundError):
     """An artifact that an earlier phase should have written is not there."""
 
@@ -95,12 +121,7 @@ class UntrustedModelError(RuntimeError):
 
 
 def path(name: str) -> Path:
-    """Absolute path of the catalog entry `name`."""
-    if name not in CATALOG:
-        raise UnknownArtifactError(
-            f"unknown artifact {name!r}; known artifacts: {', '.join(sorted(CATALOG))} "
-            "(pass a pathlib.Path for a file outside the catalog)"
-        )
+    """Absolute path of the catalog entry `name` (UnknownArtifactError lists the names)."""
     return paths.resolve(CATALOG[name])
 
 
@@ -112,17 +133,12 @@ def _target(name_or_path: str | Path) -> tuple[Path, str]:
 
 
 def producing_phase(target: Path) -> str | None:
-    """The phase that writes `target`: from its artifacts/<phase>/ folder or _PRODUCED_BY."""
-    relative = paths.relative(target)
-    parts = Path(relative).parts
-    if len(parts) > 2 and parts[0] == "artifacts":
-        return next((p for p in PHASES if p[3:] == parts[1]), None)
-    prefixes = sorted((p for p in _PRODUCED_BY if relative.startswith(p)), key=len, reverse=True)
-    return _PRODUCED_BY[prefixes[0]] if prefixes else None
+    """The phase that writes `target`, from the catalog."""
+    return CATALOG.producer(paths.relative(target))
 
 
 def _require(target: Path, label: str) -> None:
-    if target.is_file():
+    if files.is_file(target):
         return
     shown = paths.relative(target)
     where = label if label == shown else f"{label} ({shown})"
@@ -143,7 +159,7 @@ def load_json(name_or_path: str | Path) -> Any:
     """Load a JSON artifact."""
     target, label = _target(name_or_path)
     _require(target, label)
-    value = json.loads(target.read_text(encoding="utf-8"))
+    value = json.loads(files.readable(target).read_text(encoding="utf-8"))
     context.log_io("read", target)
     return value
 
@@ -160,7 +176,7 @@ def load_text(name_or_path: str | Path) -> str:
     """Load a UTF-8 text artifact."""
     target, label = _target(name_or_path)
     _require(target, label)
-    text = target.read_text(encoding="utf-8")
+    text = files.readable(target).read_text(encoding="utf-8")
     context.log_io("read", target)
     return text
 
@@ -188,10 +204,11 @@ def load_table(name_or_path: str | Path) -> pd.DataFrame:
 
     target, label = _target(name_or_path)
     _require(target, label)
+    source = files.readable(target)
     if target.suffix.lower() == ".csv":
-        df = pd.read_csv(target, encoding="utf-8")
+        df = pd.read_csv(source, encoding="utf-8")
     else:
-        df = pd.read_parquet(target)
+        df = pd.read_parquet(source)
     context.log_io("read", target)
     return df
 
@@ -240,13 +257,13 @@ def load_model(name_or_path: str | Path) -> tuple[Any, dict[str, Any]]:
     _require(target, label)
     sidecar_path = metadata_path(target)
     shown = paths.relative(target)
-    if not sidecar_path.is_file():
+    if not files.is_file(sidecar_path):
         raise UntrustedModelError(
             f"refusing to load {shown}: its metadata file {paths.relative(sidecar_path)} is "
             "missing, so the model cannot be verified; save it again with artifacts.save_model"
         )
-    metadata = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    data = target.read_bytes()  # hash, audit and load the same bytes
+    metadata = json.loads(files.readable(sidecar_path).read_text(encoding="utf-8"))
+    data = files.readable(target).read_bytes()  # hash, audit and load the same bytes
     if hashlib.sha256(data).hexdigest() != metadata.get("sha256"):
         raise UntrustedModelError(
             f"refusing to load {shown}: model file changed since it was saved "

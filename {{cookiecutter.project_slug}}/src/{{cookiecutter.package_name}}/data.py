@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from crisp import context
+from crisp import context, files
 from crisp.files import sha256_file
 
 from . import artifacts, paths
@@ -357,7 +357,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     (check_fits_in_memory; phases 01-02 stream such files instead: `scan`). What was guessed
     (a semicolon delimiter, a decimal comma, a non-UTF-8 encoding) is in `df.attrs["notes"]`.
     """
-    target = paths.resolve(path)
+    target = files.readable(paths.resolve(path))  # one this phase saved: its staged copy
     suffix = check_file(target)
     check_fits_in_memory(target)
     notes: list[str] = []
@@ -375,7 +375,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise DataError(f"data file {target} has no data rows: export the data again")
     df.attrs["notes"] = notes
-    context.log_io("read", target)
+    context.log_io("read", paths.resolve(path))
     return df
 
 
@@ -383,17 +383,18 @@ def iter_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.
     """The rows of a CSV or Parquet file in batches of about `batch_rows` (for files too large to
     read whole). Each batch's index continues the row positions of the file."""
     target = paths.resolve(path)
-    suffix = check_file(target)
+    source = files.readable(target)  # one this phase saved: its staged copy
+    suffix = check_file(source)
     start = 0
     try:
         if suffix == ".csv":
-            options, _, _ = _csv_options(target)
-            reader = pd.read_csv(target, chunksize=batch_rows, low_memory=False, **options)
+            options, _, _ = _csv_options(source)
+            reader = pd.read_csv(source, chunksize=batch_rows, low_memory=False, **options)
             batches: Iterator[pd.DataFrame] = iter(reader)
         else:
             import pyarrow.parquet as pq
 
-            parquet = pq.ParquetFile(target)
+            parquet = pq.ParquetFile(source)
             batches = (b.to_pandas() for b in parquet.iter_batches(batch_size=batch_rows))
         for batch in batches:
             batch.columns = [str(c) for c in batch.columns]
@@ -401,7 +402,7 @@ def iter_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.
             start += len(batch)
             yield batch
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
-        raise _read_error(target, error) from error
+        raise _read_error(source, error) from error
     context.log_io("read", target)
 
 
@@ -612,16 +613,17 @@ def scan(
     Infinite numbers become missing (noted). Read whole, the frame gets compact dtypes.
     """
     target = paths.resolve(target)
-    check_file(target)
-    if not should_stream(target, stream_data):
+    source = files.readable(target)  # one this phase saved: its staged copy
+    check_file(source)
+    if not should_stream(source, stream_data):
         frame = read_table(target)
         notes = [*frame.attrs.get("notes", []), *infinite_notes(infinite_to_missing(frame))]
         frame = compact_dtypes(frame, skip=(target_column,))
         stats = column_stats([frame])
         sample = sample_rows(frame, sample_size, seed)
         return Dataset(target, frame, sample, stats, len(frame), notes)
-    notes = _csv_options(target)[1] if target.suffix.lower() == ".csv" else []
-    header = _header(target)
+    notes = _csv_options(source)[1] if target.suffix.lower() == ".csv" else []
+    header = _header(source)
     reservoir = _Reservoir(sample_size, seed)
     stats: dict[str, ColumnStats] = {}
     infinite: Counter[str] = Counter()
@@ -683,10 +685,11 @@ def _same_table(target: Path, df: pd.DataFrame) -> bool:
 def fingerprint(path: Path, rows: int, dtypes: dict[str, str]) -> dict[str, Any]:
     """Identity of a data set: file sha256 and size, rows, columns and their dtypes."""
     target = paths.resolve(path)
+    source = files.readable(target)  # one this phase saved: its staged copy
     return {
         "path": paths.relative(target),
-        "sha256": sha256_file(target),
-        "bytes": target.stat().st_size,
+        "sha256": sha256_file(source),
+        "bytes": source.stat().st_size,
         "rows": int(rows),
         "columns": len(dtypes),
         "dtypes": {str(column): str(dtype) for column, dtype in dtypes.items()},

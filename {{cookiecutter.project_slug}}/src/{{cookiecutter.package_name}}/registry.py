@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import shutil
 from pathlib import Path
 from typing import Any
+
+from crisp import files
 
 from . import artifacts, model_card, paths
 
@@ -45,16 +46,13 @@ def _production_path() -> Path:
 
 def _version_dirs() -> list[Path]:
     """Every vNNNN folder, complete or not, oldest first."""
-    root = registry_dir()
-    if not root.is_dir():
-        return []
-    found = [p for p in root.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+    found = [p for p in files.list_dir(registry_dir()) if _VERSION.match(p.name)]
     return sorted(found, key=lambda p: int(_VERSION.match(p.name).group(1)))
 
 
 def _versions() -> list[str]:
     """Complete versions (with metadata.json), oldest first."""
-    return [p.name for p in _version_dirs() if (p / METADATA_FILE).is_file()]
+    return [p.name for p in _version_dirs() if files.is_file(p / METADATA_FILE)]
 
 
 def model_file(version: str) -> Path:
@@ -83,7 +81,6 @@ def register(model: Any, metadata: dict[str, Any], schema: dict[str, Any]) -> st
     number = int(_VERSION.match(dirs[-1].name).group(1)) + 1 if dirs else 1
     version = f"v{number:04d}"
     folder = registry_dir() / version
-    folder.mkdir(parents=True, exist_ok=False)
     try:
         model_path = artifacts.save_model(folder / MODEL_FILE, model, metadata)
         artifacts.save_json(folder / SCHEMA_FILE, schema)
@@ -92,18 +89,18 @@ def register(model: Any, metadata: dict[str, Any], schema: dict[str, Any]) -> st
             "version": version,
             "registered_at": _now(),
             "model_file": MODEL_FILE,
-            "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+            "model_sha256": hashlib.sha256(files.readable(model_path).read_bytes()).hexdigest(),
         }
         artifacts.save_json(folder / METADATA_FILE, record)  # last: marks the version complete
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        files.remove(folder)
         raise
     return version
 
 
 def production() -> dict[str, Any] | None:
     """The production pointer, or None when no model was promoted yet."""
-    if not _production_path().is_file():
+    if not files.is_file(_production_path()):
         return None
     return artifacts.load_json(_production_path())
 
@@ -182,11 +179,7 @@ def prune(keep: int) -> list[str]:
             break
         if version in protected:
             continue
-        folder = registry_dir() / version
-        # Rename first, so an interrupted delete never leaves a version that looks complete.
-        trash = folder.with_name(f".deleted-{version}")
-        folder.rename(trash)
-        shutil.rmtree(trash)
+        files.remove(registry_dir() / version)  # renamed first: never half a version
         removed.append(version)
     return removed
 

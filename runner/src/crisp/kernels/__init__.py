@@ -12,9 +12,9 @@ from .pool import (
     MODES,
     KernelPool,
     KernelStartError,
-    Terminated,
+    PhaseImports,
+    import_order,
     loaded_modules,
-    raise_on_sigterm,
 )
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
     "MODES",
     "KernelPool",
     "KernelStartError",
-    "Terminated",
+    "PhaseImports",
+    "import_order",
     "loaded_modules",
-    "raise_on_sigterm",
 ]

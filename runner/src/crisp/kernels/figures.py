@@ -14,6 +14,13 @@ figure, with dozens of figures per run. In a pipeline kernel (`crisp run`):
 
 Only PNG figures are rendered this way; other formats, and systems without `os.fork`, render in
 the kernel as usual.
+
+This reaches into IPython and matplotlib internals (the PNG formatter's class, pyplot's redraw
+callback `_draw_all_if_interactive`, `Figure.draw_without_rendering`). `unexpected_internals`
+checks them before each cell and before each figure; when one is not what this module expects,
+the kernel goes back to rendering figures the normal inline way for the rest of the phase (and
+says so in its log), so the report is right either way. `crisp run --figures inline` (or
+`CRISP_FIGURES=inline`) never enables it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
-import functools
 import gc
 import io
 import json
@@ -54,11 +60,30 @@ def load_ipython_extension(ipython: Any) -> None:
     enable(ipython)
 
 
+def unexpected_internals(shell: Any) -> str | None:
+    """What is not as this module expects in `shell` and the libraries loaded (None: all is)."""
+    events = getattr(shell, "events", None)
+    if not isinstance(getattr(events, "callbacks", None), dict) or not isinstance(
+        events.callbacks.get("post_execute"), list
+    ):
+        return "IPython's post_execute callbacks are not a list"
+    figure = sys.modules.get("matplotlib.figure")
+    if figure is not None and not callable(getattr(figure.Figure, "draw_without_rendering", None)):
+        return "matplotlib's Figure has no draw_without_rendering"
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and not callable(getattr(pyplot, "_draw_all_if_interactive", None)):
+        return "matplotlib.pyplot has no _draw_all_if_interactive"
+    if pyplot is not None and not hasattr(sys.modules.get("matplotlib._pylab_helpers"), "Gcf"):
+        return "matplotlib._pylab_helpers has no Gcf"
+    return None
+
+
 def enable(shell: Any, directory: str | None = None) -> bool:
     """Draw and render the figures `shell` shows in forked children.
 
-    `directory` defaults to `$CRISP_FIGURES_DIR`; without it (or without os.fork), PNGs render
-    in the kernel as usual. Returns whether they now render in the background.
+    `directory` defaults to `$CRISP_FIGURES_DIR`; without it (or without os.fork, or with
+    internals other than expected), PNGs render in the kernel as usual. Returns whether they
+    now render in the background.
     """
     directory = directory or os.environ.get(ENV_VAR)
     if not directory or not hasattr(os, "fork"):
@@ -68,8 +93,12 @@ def enable(shell: Any, directory: str | None = None) -> bool:
     formatter = shell.display_formatter.formatters.get("image/png")
     if type(formatter) is not PNGFormatter:  # someone else's formatter: leave it alone
         return False
+    problem = unexpected_internals(shell)
+    if problem is not None:
+        _say_inline(problem)
+        return False
     Path(directory).mkdir(parents=True, exist_ok=True)
-    renderer = _Renderer(Path(directory))
+    background = _Background(shell, formatter, _Renderer(Path(directory)))
 
     class BackgroundPNGFormatter(PNGFormatter):  # type: ignore[misc]
         """The PNG formatter, whose figures render in a child process."""
@@ -78,6 +107,10 @@ def enable(shell: Any, directory: str | None = None) -> bool:
             figure = sys.modules.get("matplotlib.figure")
             if figure is None or not isinstance(obj, figure.Figure):
                 return super().__call__(obj)
+            problem = unexpected_internals(shell)
+            if problem is not None:
+                background.stop(problem)
+                return _inline(self, obj)
 
             def render() -> Any:
                 if getattr(obj, _DRAW_FIRST, False):
@@ -86,7 +119,7 @@ def enable(shell: Any, directory: str | None = None) -> bool:
                     obj.draw_without_rendering()
                 return PNGFormatter.__call__(self, obj)
 
-            placeholder = renderer.submit(render)
+            placeholder = background.renderer.submit(render)
             if placeholder is None:  # could not fork: here, then
                 return render()
             with contextlib.suppress(AttributeError):
@@ -96,11 +129,63 @@ def enable(shell: Any, directory: str | None = None) -> bool:
     # The inline backend registers its figure printer on this very object, possibly later
     # (when pyplot first draws): the class changes, the registrations stay.
     formatter.__class__ = BackgroundPNGFormatter
-    shell.events.register("pre_execute", functools.partial(_redraw_in_renderer_when_inline, shell))
+    shell.events.register("pre_execute", background.before_cell)
     return True
 
 
-def _redraw_in_renderer_when_inline(shell: Any) -> None:
+def _inline(formatter: Any, figure: Any) -> Any:
+    """Render `figure` here, as the inline backend does (drawn first if the redraw was left)."""
+    from IPython.core.formatters import PNGFormatter
+
+    if getattr(figure, _DRAW_FIRST, False):
+        with contextlib.suppress(AttributeError):
+            delattr(figure, _DRAW_FIRST)
+        figure.canvas.draw()
+    return PNGFormatter.__call__(formatter, figure)
+
+
+def _say_inline(problem: str) -> None:
+    """A line in the kernel's log (reports/<run>/<phase>/kernel.log)."""
+    print(f"crisp: figures render inline in this kernel: {problem}", file=sys.__stderr__)
+
+
+class _Background:
+    """The background rendering of one kernel, and the way back to inline rendering."""
+
+    def __init__(self, shell: Any, formatter: Any, renderer: _Renderer) -> None:
+        self.shell = shell
+        self.formatter = formatter
+        self.renderer = renderer
+        self.redraw: Any = None  # pyplot's own redraw, once replaced
+        self.replacement: Any = None
+
+    def before_cell(self) -> None:
+        """Before each cell: check the internals (else stop), then patch pyplot's redraw."""
+        problem = unexpected_internals(self.shell)
+        if problem is not None:
+            self.stop(problem)
+            return
+        _redraw_in_renderer_when_inline(self)
+
+    def stop(self, problem: str) -> None:
+        """Render inline from now on: the formatter, the redraw and the hook as they were."""
+        from IPython.core.formatters import PNGFormatter
+
+        if type(self.formatter) is PNGFormatter:
+            return  # stopped already
+        self.formatter.__class__ = PNGFormatter
+        with contextlib.suppress(ValueError):
+            self.shell.events.unregister("pre_execute", self.before_cell)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if self.redraw is not None and pyplot is not None:
+            pyplot._draw_all_if_interactive = self.redraw
+            callbacks = self.shell.events.callbacks.get("post_execute", [])
+            callbacks[:] = [self.redraw if cb is self.replacement else cb for cb in callbacks]
+        # Figures left to the renderer by the redraw after the last cell are drawn when shown.
+        _say_inline(problem)
+
+
+def _redraw_in_renderer_when_inline(background: _Background) -> None:
     """Before each cell, once pyplot is imported: its redraw after cells leaves inline figures
     to the renderer (marked, they are drawn there first).
 
@@ -108,6 +193,7 @@ def _redraw_in_renderer_when_inline(shell: Any) -> None:
     its backend is set, which happens in the cell that makes the first figure; patched here, it
     registers this version instead (and one already registered is swapped).
     """
+    shell = background.shell
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is None or getattr(pyplot._draw_all_if_interactive, "_crisp", False):
         return
@@ -126,6 +212,7 @@ def _redraw_in_renderer_when_inline(shell: Any) -> None:
                 setattr(manager.canvas.figure, _DRAW_FIRST, True)
 
     draw_all_unless_inline._crisp = True  # type: ignore[attr-defined]
+    background.redraw, background.replacement = redraw, draw_all_unless_inline
     pyplot._draw_all_if_interactive = draw_all_unless_inline
     callbacks = shell.events.callbacks["post_execute"]
     callbacks[:] = [draw_all_unless_inline if cb is redraw else cb for cb in callbacks]

@@ -107,9 +107,10 @@ class ForkServer:
         from jupyter_client import KernelManager
 
         from .provisioner import ForkedProvisioner
+        from .ready import write_unbound_connection_file
 
         km = KernelManager(kernel_name=kernel_name, client_class=client_class)
-        km.write_connection_file()
+        write_unbound_connection_file(km)  # the kernel binds free ports (ready.load_bound_ports)
         log.parent.mkdir(parents=True, exist_ok=True)
         command = {
             "op": "fork",

@@ -24,8 +24,9 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -61,6 +62,35 @@ _IMPORTED_SINCE_FORK = f"__import__('{__package__}.imports', fromlist=['_']).imp
 
 class KernelStartError(RuntimeError):
     """The phase's kernel could not be started (message names the kernel and the cause)."""
+
+
+@dataclass(frozen=True)
+class PhaseImports:
+    """What a phase imports, as far as the runner can tell before it runs (see sources.py)."""
+
+    eager: Sequence[str] = ()  # imported when the notebook's imports run
+    anywhere: Sequence[str] = ()  # imported anywhere in the notebook and its helpers
+    last_run: Sequence[str] = field(default=())  # what it imported itself in its last run
+
+    def at_start(self) -> list[str]:
+        """What a forked kernel for the phase should find imported when it starts.
+
+        The notebook's imports, and what the phase imported itself in its last run (what
+        libraries import lazily). Function-level imports of the helpers are not waited for:
+        they are prefetched.
+        """
+        return sorted({*self.eager, *self.last_run})
+
+
+def import_order(phases: Sequence[PhaseImports]) -> list[str]:
+    """Every module `phases` (in run order) may import, in the order the run needs them: each
+    phase's `at_start` modules in phase order, then the helpers' function-level imports."""
+    order: dict[str, None] = {}
+    for phase in phases:
+        order.update(dict.fromkeys(phase.at_start()))
+    for phase in phases:
+        order.update(dict.fromkeys(sorted(phase.anywhere)))
+    return list(order)
 
 
 def warmup_code(modules: Iterable[str]) -> str:
@@ -118,22 +148,26 @@ class KernelPool:
                 self._server_error = exc
         atexit.register(self.close)
 
+    def preload(self, imports: PhaseImports) -> list[str]:
+        """What is imported ahead of time for a phase's kernel: before the fork, what the phase
+        needs at start (the rest is prefetched); in a spawned kernel, its notebook's imports."""
+        return imports.at_start() if self.mode == "fork" else sorted(imports.eager)
+
     def prepare(
         self,
         phase: str,
         env: Mapping[str, str],
-        modules: Iterable[str] = (),
+        imports: PhaseImports | None = None,
         log: Path | None = None,
     ) -> None:
         """Start (in the background) the kernel for `phase` with `env` added to the environment.
 
-        `modules` are imported ahead of time: into the kernel (spawn) or into the fork server
-        before it forks the kernel (fork).
+        What `preload` chooses of `imports` is imported ahead of time: into the kernel (spawn)
+        or into the fork server before it forks the kernel (fork).
         """
         if phase not in self._pending and not self._closing.is_set():
-            self._pending[phase] = self._executor.submit(
-                self._start, dict(env), tuple(modules), log
-            )
+            modules = tuple(self.preload(imports or PhaseImports()))
+            self._pending[phase] = self._executor.submit(self._start, dict(env), modules, log)
 
     def prefetch(self, modules: Iterable[str]) -> None:
         """Fork mode: the server imports `modules` (in order) while it is idle, for later phases.
@@ -144,15 +178,19 @@ class KernelPool:
             with contextlib.suppress(Exception):
                 self._server.prefetch(modules)
 
+    def prefetch_for(self, phases: Sequence[PhaseImports]) -> None:
+        """Prefetch what `phases` (in run order) will import, in the order they need it."""
+        self.prefetch(import_order(phases))
+
     def take(
         self,
         phase: str,
         env: Mapping[str, str],
-        modules: Iterable[str] = (),
+        imports: PhaseImports | None = None,
         log: Path | None = None,
     ) -> KernelManager:
         """The started kernel for `phase` (started now when it was not prepared)."""
-        self.prepare(phase, env, modules, log)
+        self.prepare(phase, env, imports, log)
         return self._pending.pop(phase).result()
 
     def release(self, km: KernelManager) -> None:
@@ -205,6 +243,29 @@ class KernelPool:
     def _start(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
     ) -> KernelManager:
+        from .ready import KernelDiedError
+
+        for attempt in (1, 2):
+            km, spawned = self._launch(env, modules, log)
+            try:
+                self._wait_ready(km, modules if spawned else ())
+            except (KernelDiedError, TimeoutError) as exc:
+                self.release(km)
+                if attempt == 2 or self._closing.is_set():
+                    where = f" (its log: {log})" if log else ""
+                    raise KernelStartError(
+                        f"the Jupyter kernel '{self.kernel_name}' did not start: {exc}{where}"
+                    ) from exc
+                continue  # once more: what killed it (a port taken meanwhile, ...) may be gone
+            break
+        if self._closing.is_set():
+            self.release(km)
+        return km
+
+    def _launch(
+        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
+    ) -> tuple[KernelManager, bool]:
+        """A started kernel process, and whether it was spawned (not forked)."""
         spawned = self.mode == "spawn"
         try:
             km = self._spawn(env, log) if spawned else self._fork(env, modules, log)
@@ -222,10 +283,7 @@ class KernelPool:
                 file=sys.stderr,
             )
             km, spawned = self._spawn(env, log), True
-        self._wait_ready(km, modules if spawned else ())
-        if self._closing.is_set():
-            self.release(km)
-        return km
+        return km, spawned
 
     def _fork(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
@@ -266,17 +324,25 @@ class KernelPool:
         return km
 
     def _wait_ready(self, km: KernelManager, modules: tuple[str, ...]) -> None:
-        """Wait until the kernel answers, then import `modules` in it (best effort).
+        """Wait until the kernel answers (KernelDiedError, TimeoutError), then import `modules`
+        in it (best effort).
 
         With the runner's client (ready.py): jupyter_client's wait_for_ready would also
         wait for IOPub to fall quiet for 0.2 s, on the way of the first phases.
         """
-        from .ready import ready_blocking_client  # imports jupyter_client: not at start
+        from .ready import load_bound_ports, ready_blocking_client  # imports jupyter_client
 
+        if not km.shell_port:  # a forked kernel: it binds its own ports
+            load_bound_ports(km, self.startup_timeout)
         client = ready_blocking_client(km)
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=self.startup_timeout)
+            try:
+                client.wait_for_ready(timeout=self.startup_timeout)
+            except RuntimeError as exc:
+                if "didn't respond" in str(exc):
+                    raise TimeoutError(str(exc)) from exc
+                raise
             if not modules:
                 return
             msg_id = client.execute(warmup_code(modules), silent=True, store_history=False)
@@ -289,8 +355,6 @@ class KernelPool:
                     continue
                 if reply["parent_header"].get("msg_id") == msg_id:
                     return
-        except Exception:
-            return
         finally:
             client.stop_channels()
 
@@ -338,19 +402,3 @@ def _kill(km: KernelManager) -> None:
                 os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
         km.cleanup_resources()
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: handled as an interrupt (kernels killed, the run recorded as interrupted)."""
-
-    exit_code = 128 + signal.SIGTERM
-
-
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into `Terminated` in the main thread, so cleanup (killing kernels) runs."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)

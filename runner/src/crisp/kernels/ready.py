@@ -1,4 +1,10 @@
-"""The kernel client the runner hands to papermill/nbclient: ready as soon as the kernel answers.
+"""When a kernel is ready: its ports bound, and answering. The kernel client the runner hands to
+papermill/nbclient is ready as soon as the kernel answers.
+
+Ports: a forked kernel gets a connection file with every port 0 (`write_unbound_connection_file`)
+and binds free ports itself (ipykernel does so for port 0), then writes them into the file, where
+`load_bound_ports` finds them. Ports chosen in advance by the runner and bound later by the kernel
+could be taken meanwhile by any other process (on a busy machine the kernel then died at start).
 
 jupyter_client's `wait_for_ready` ends by draining IOPub until it has been quiet for 0.2 s, which
 with one kernel per phase costs 0.2 s per phase. Here a kernel is ready once it has answered a
@@ -9,8 +15,11 @@ reads messages whose parent is the request it sent.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+import uuid
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +29,56 @@ from jupyter_core.utils import ensure_async, run_sync
 
 if TYPE_CHECKING:
     from jupyter_client import KernelManager
+
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+class KernelDiedError(RuntimeError):
+    """The kernel process ended before it was ready."""
+
+
+def write_unbound_connection_file(km: KernelManager) -> None:
+    """Give `km` a connection file whose ports are all 0: the kernel picks free ones."""
+    from jupyter_client.connect import secure_write
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    if not km.connection_file:
+        os.makedirs(jupyter_runtime_dir(), exist_ok=True)
+        km.connection_file = os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4()}.json")
+    info = {
+        "transport": km.transport,
+        "ip": km.ip,
+        "key": km.session.key.decode("ascii"),
+        "signature_scheme": km.session.signature_scheme,
+        "kernel_name": km.kernel_name,
+        **dict.fromkeys(PORTS, 0),
+    }
+    with secure_write(km.connection_file) as handle:
+        json.dump(info, handle)
+    km._connection_file_written = True  # jupyter_client must not choose ports itself
+
+
+def load_bound_ports(km: KernelManager, timeout: float) -> None:
+    """Wait until the kernel has written the ports it bound into its connection file; load them.
+
+    KernelDiedError when its process ends first, TimeoutError after `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(km.connection_file, encoding="utf-8") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError):  # being rewritten
+            info = {}
+        if all(info.get(name) for name in PORTS):
+            km.load_connection_info(info)
+            return
+        if not km.is_alive():
+            raise KernelDiedError("the kernel died while starting (before binding its ports)")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the kernel did not bind its ports within {timeout:g} s")
+        time.sleep(0.005)
+
 
 # How long IOPub may take to deliver a request's status before kernel_info is sent again:
 # messages published before the subscription reached the kernel are lost (ZeroMQ's slow
@@ -42,7 +101,7 @@ class _ReadyWait:
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
+                raise KernelDiedError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 

@@ -1,0 +1,115 @@
+"""Ctrl-C (SIGINT) and SIGTERM during a run, so that the outcome printed, the exit code and the
+run record always agree.
+
+Inside `interruptible()` blocks (planning, waiting for a kernel, executing a notebook) either
+signal stops the run at once: KeyboardInterrupt, or `Terminated` for SIGTERM. Everywhere else
+(recording a phase's results, committing its outputs, writing the final record and index) a
+signal is only remembered, and raised when the next interruptible block starts. Once the run is
+finishing (`finishing()`), a signal changes nothing: the outcome is decided and being printed.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: handled as an interrupt (kernels killed, the run recorded as interrupted)."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into `Terminated` in the main thread, so cleanup (killing kernels) runs."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handling for one run, installed by `with Interrupts():` (main thread)."""
+
+    _active: Interrupts | None = None
+
+    def __init__(self, restore: bool = True) -> None:
+        self.received: int | None = None  # the first signal received
+        self._open = 0  # depth of interruptible blocks
+        self._finishing = False
+        self._restore = restore  # False: a late signal is ignored until the process exits
+        self._previous: dict[int, Any] = {}
+
+    @classmethod
+    def active(cls) -> Interrupts | None:
+        """The handling installed for the current run, if any."""
+        return cls._active
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        Interrupts._active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._restore:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+        else:  # the process ends: ignored (Python would restore the default while it ends)
+            self.finishing()
+            for signum in self._previous:
+                signal.signal(signum, signal.SIG_IGN)
+        self._previous.clear()
+        if Interrupts._active is self:
+            Interrupts._active = None
+
+    @property
+    def terminated(self) -> bool:
+        """Whether the signal received was SIGTERM."""
+        return self.received == signal.SIGTERM
+
+    def _raise(self, signum: int) -> None:
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        if self._open and not self._finishing:
+            self._raise(signum)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """A block a signal stops at once (also one received before it started)."""
+        if self.received is not None and not self._finishing:
+            self._raise(self.received)
+        self._open += 1
+        try:
+            yield
+        finally:
+            self._open -= 1
+
+    def finishing(self) -> None:
+        """From now on the run only records and prints its outcome: signals change nothing."""
+        self._finishing = True
+        self._open = 0
+
+
+@contextmanager
+def handled() -> Iterator[Interrupts]:
+    """The active handling, or a new one for the duration of the block.
+
+    Outside it (no handling installed), the block is interruptible as Python's default is.
+    """
+    current = Interrupts.active()
+    if current is not None:
+        yield current
+        return
+    with Interrupts() as interrupts:
+        yield interrupts

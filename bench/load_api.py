@@ -26,7 +26,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from project_env import ProjectEnvError, package_of, project_python, run_env
+import project_env
+from project_env import ProjectEnvError, project_python, run_env
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 SMALL_RUN = [
@@ -43,7 +44,7 @@ class LoadTestError(RuntimeError):
 
 def crisp_command(root: Path, *args: str) -> list[str]:
     """The `crisp ARGS` command line for the project at `root`, run by the project's interpreter."""
-    return [str(project_python(root)), "-m", f"{package_of(root)}.pipeline", *args]
+    return [*project_env.crisp_command(project_python(root)), *args]
 
 
 def bake_and_train(workdir: Path) -> Path:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 
@@ -19,11 +20,20 @@ class ProjectEnvError(RuntimeError):
 
 
 def package_of(root: Path) -> str:
-    """Name of the project's helper package (the folder under src/ holding `pipeline`)."""
-    found = [p.parent.parent.name for p in (root / "src").glob("*/pipeline/__init__.py")]
-    if len(found) != 1:
-        raise ProjectEnvError(f"{root} is not a generated project: no src/<package>/pipeline")
-    return found[0]
+    """Name of the project's helper package (`[tool.crisp] package` in its pyproject.toml)."""
+    try:
+        config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+        return str(config["tool"]["crisp"]["package"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ProjectEnvError(
+            f"{root} is not a generated project: no [tool.crisp] package in its pyproject.toml "
+            f"({exc})"
+        ) from None
+
+
+def crisp_command(python: Path) -> list[str]:
+    """The `crisp` command of the project's environment (the runner, runner/ in the project)."""
+    return [str(python), "-m", "crisp"]
 
 
 def run_env(root: Path) -> dict[str, str]:
@@ -39,8 +49,9 @@ def run_env(root: Path) -> dict[str, str]:
 def project_python(root: Path, venv: Path | None = None) -> Path:
     """The interpreter of `venv` (default: the project's .venv), created with uv if missing.
 
-    The project is installed editable with its dev extras; copies of the project run with this
-    interpreter too, because `run_env` puts the copy's own src/ first on the path.
+    The runner (runner/) and the project are installed editable, the project with its dev
+    extras; copies of the project run with this interpreter too, because `run_env` puts the
+    copy's own src/ first on the path.
     """
     venv = venv or root / ".venv"
     python = venv / "bin" / "python"
@@ -58,6 +69,8 @@ def project_python(root: Path, venv: Path | None = None) -> Path:
             "--compile-bytecode",
             "--python",
             str(python),
+            "-e",
+            str(root / "runner"),
             "-e",
             f"{root}[dev]",
         ],

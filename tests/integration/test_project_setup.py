@@ -8,6 +8,7 @@ what `make setup` installs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,32 @@ def test_jupyterlab_is_installed() -> None:
 def test_the_projects_own_tests_pass() -> None:
     result = _run(["make", "test", "PYTEST_ARGS=-p no:cacheprovider"], timeout=1200)
     assert " passed" in result.stdout and " failed" not in result.stdout
+
+
+def test_a_copied_project_says_whose_environment_it_has_until_make_setup_rebuilds_it(
+    tmp_path: Path,
+) -> None:
+    """`cp -a` of a set-up project: crisp in the copy stops with one line (the environment belongs
+    to another folder, run `make setup`); `make setup` builds it again, then crisp works there."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for entry in PROJECT.iterdir():  # cp -a; the environment's files hard-linked (no disk cost)
+        flags = "-al" if entry.name == ".venv" else "-a"
+        subprocess.run(["cp", flags, str(entry), str(copy / entry.name)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISP_")}
+    crisp = [str(copy / ".venv" / "bin" / "crisp"), "status"]
+    stopped = subprocess.run(crisp, cwd=copy, env=env, capture_output=True, text=True, check=False)
+    assert stopped.returncode == 2, stopped.stdout + stopped.stderr
+    assert stopped.stderr.count("\n") == 1, stopped.stderr
+    assert "the environment belongs to another folder" in stopped.stderr
+    assert f"not from this project ({copy})" in stopped.stderr
+    assert "run `make setup` here" in stopped.stderr
+    setup = subprocess.run(
+        ["make", "setup"], cwd=copy, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    assert f".venv was built for {PROJECT} (this project was copied or moved)" in setup.stdout
+    works = subprocess.run(crisp, cwd=copy, env=env, capture_output=True, text=True, check=False)
+    assert works.returncode == 0, works.stdout + works.stderr
+    again = subprocess.run(["make", "setup"], cwd=copy, env=env, capture_output=True, text=True)
+    assert "building it again" not in again.stdout, "rebuilt although it is the copy's own now"

@@ -3,13 +3,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
+from crisp.declarations import constraint
 from crisp.params import ParamsError, declared_parameters, load_params, phase_parameters
 
-from {{ cookiecutter.package_name }}.checks import ORDERED, SUM_BELOW, check_parameters
+from {{ cookiecutter.package_name }} import metrics, modelling
+from {{ cookiecutter.package_name }}.checks import (
+    CANDIDATE_NAMES,
+    METRIC_NAMES,
+    ORDERED,
+    SUM_BELOW,
+    check_parameters,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {p.stem.split("_", 1)[1]: p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
@@ -245,3 +255,56 @@ def test_checks_stay_cheap_to_import() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- names of the registries
+
+
+def test_the_name_lists_are_the_registries() -> None:
+    """checks.py keeps the registries' names as plain lists (it must import cheaply)."""
+    assert tuple(METRIC_NAMES) == tuple(metrics.PROBLEM_TYPES)
+    for problem_type in metrics.PROBLEM_TYPES:
+        assert METRIC_NAMES[problem_type] == tuple(metrics.names(problem_type))
+        assert CANDIDATE_NAMES[problem_type] == tuple(modelling.CANDIDATES[problem_type])
+    for section in NOTEBOOKS:
+        declared = _declared(section)
+        if "problem_type" in declared:
+            rule = constraint(declared["problem_type"]["help"])
+            assert rule is not None and rule.values == tuple(metrics.PROBLEM_TYPES), section
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {
+                "shared": {"problem_type": "classification"},
+                "business_understanding": {"primary_metric": "roc-auc"},
+            },
+            "business_understanding.primary_metric='roc-auc' is not a classification metric "
+            "(did you mean roc_auc?); must be one of: " + ", ".join(METRIC_NAMES["classification"]),
+        ),
+        (
+            {
+                "shared": {"problem_type": "regression"},
+                "business_understanding": {"primary_metric": "roc_auc"},
+            },
+            "business_understanding.primary_metric='roc_auc' is not a regression metric; must be "
+            "one of: rmse, mae, r2",
+        ),
+        (
+            {
+                "shared": {"problem_type": "classification"},
+                "modelling": {"candidates": ["random_forest", "random_forrest"]},
+            },
+            "modelling.candidates='random_forrest' is not a classification candidate model "
+            "(did you mean random_forest?); must be one of: "
+            + ", ".join(CANDIDATE_NAMES["classification"]),
+        ),
+    ],
+    ids=["metric", "metric-of-the-other-type", "candidate"],
+)
+def test_a_name_not_in_its_registry_is_a_params_error(params: dict, message: str) -> None:
+    with pytest.raises(ParamsError) as info:
+        check_parameters(params, ROOT)
+    assert str(info.value) == f"{message}; fix it in params.yaml or with --set"

@@ -116,7 +116,7 @@ def make_plan(
     if not phases:
         raise PhaseError(f"no phase notebooks (NN_name.ipynb) in {notebooks}")
     selected = select(phases, start, stop, only)
-    params = apply_overrides(load_params(project.params_file), overrides or [])
+    in_file = load_params(project.params_file)
     whole = len(selected) == len(phases)
     declared_cache = state.cache("declared", whole)
     import_cache = state.cache("imports", whole)
@@ -136,6 +136,8 @@ def make_plan(
         for p in phases
     }
     declared = {p.section: _declared(p.notebook, digests[p.name], declared_cache) for p in phases}
+    check_names(in_file, declared)  # the file's own mistakes first, then the overrides'
+    params = apply_overrides(in_file, overrides or [])
     check_names(params, declared)
     parameters = {p.name: phase_parameters(params, p.section, declared[p.section]) for p in phases}
     check = project.hook("checks")
@@ -175,7 +177,7 @@ def _blocked(project: Project, phases: list[Phase], to_run: list[Phase]) -> dict
     phase that runs before them: `{phase: "... run phase X first"}`."""
     from .catalog import CatalogError
 
-    catalog = project.hook("catalog")
+    catalog = project.hook("catalog") if to_run else None
     if catalog is None:
         return {}
     try:

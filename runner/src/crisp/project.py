@@ -136,9 +136,9 @@ class Project:
         origin = Path(spec.origin).resolve()
         if own.is_dir() and not origin.is_relative_to(own.resolve()):
             raise ProjectError(
-                f"this environment runs {self.package} from {origin.parent}, not from this "
-                f"project ({self.root}): the project was copied or moved; rebuild its environment "
-                "with `rm -rf .venv && make setup`"
+                f"the environment belongs to another folder: it runs {self.package} from "
+                f"{origin.parent}, not from this project ({self.root}), which was copied or "
+                "moved; run `make setup` here to build it again for this folder"
             )
 
 

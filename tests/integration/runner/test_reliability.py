@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import nbformat
 import pytest
 
 from shared_project import (
+    PARAMS,
     PROJECT,
     SMALL_RUN,
     TARGET,
@@ -37,6 +39,7 @@ from shared_project import (
 pytestmark = pytest.mark.slow
 
 GUARDED = ("artifacts", "models", "data/processed")
+PARAMS_CANDIDATE = PARAMS["modelling"]["candidates"][0]
 FAULT_PHASE = "04_evaluation"
 CV_FOLDS_LINE = next(
     number
@@ -134,16 +137,48 @@ def _words_in_numbers() -> bytes:
     return f"tenure,charges,{TARGET}\n{body}".encode()
 
 
-def _fault(source: str) -> Callable[[Path], list[str]]:
-    """Insert a code cell right after the parameters cell of FAULT_PHASE."""
+def _fault(
+    source: str, phase: str = FAULT_PHASE, at_end: bool = False
+) -> Callable[[Path], list[str]]:
+    """Insert a code cell right after the parameters cell of `phase` (or after its last cell)."""
 
     def setup(root: Path) -> list[str]:
-        path = root / "notebooks" / f"{FAULT_PHASE}.ipynb"
+        path = root / "notebooks" / f"{phase}.ipynb"
         nb = nbformat.read(path, as_version=4)
         at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source))
+        nb.cells.insert(len(nb.cells) if at_end else at + 1, nbformat.v4.new_code_cell(source))
         nbformat.write(nb, path)
-        return ["--to", "05_deployment"]
+        return ["--from", phase, "--to", "05_deployment"] if at_end else ["--to", "05_deployment"]
+
+    return setup
+
+
+def _params_text(content: bytes | None) -> Callable[[Path], list[str]]:
+    """Replace params.yaml by `content` (None: by a directory)."""
+
+    def setup(root: Path) -> list[str]:
+        params = root / "params.yaml"
+        params.unlink()
+        if content is None:
+            params.mkdir()
+        else:
+            params.write_bytes(content)
+        return []
+
+    return setup
+
+
+def _params_added(section: str, lines: str) -> Callable[[Path], list[str]]:
+    """Add `lines` at the end of `section` in params.yaml."""
+
+    def setup(root: Path) -> list[str]:
+        params = root / "params.yaml"
+        text = params.read_text(encoding="utf-8")
+        start = text.index(f"\n{section}:\n") + len(section) + 3
+        end = text.find("\n\n", start)
+        end = len(text) if end < 0 else end
+        params.write_text(text[:end] + "\n" + lines + text[end:], encoding="utf-8")
+        return []
 
     return setup
 
@@ -164,6 +199,40 @@ CASES = {
         _args("--set", "modelling.cv_folds=1"),
         2,
         "modelling.cv_folds=1 is out of range: must be >= 2; fix it in params.yaml or with --set",
+    ),
+    "duplicate_key": (
+        _params_added("modelling", "  cv_folds: 3"),
+        2,
+        "'cv_folds' is given twice (lines",
+    ),
+    "misspelt_section": (
+        _params_edit("\nmodelling:\n", "\nmodeling:\n"),
+        2,
+        "unknown section 'modeling'; did you mean modelling?",
+    ),
+    "empty_params": (_params_text(b""), 2, "params.yaml is empty; it must hold the parameters"),
+    "yaml_alias": (
+        _params_added("modelling", "  extra: &many [1, 2]\n  more: *many"),
+        2,
+        "YAML anchors and aliases (&name, *name) are not accepted",
+    ),
+    "latin1_params": (
+        lambda root: _params_text(
+            ("# r\u00e9sum\u00e9\n" + (root / "params.yaml").read_text("utf-8")).encode("latin-1")
+        )(root),
+        2,
+        "params.yaml line 1: not UTF-8 text (byte 0xe9); save the file as UTF-8",
+    ),
+    "params_directory": (_params_text(None), 2, "params.yaml is a directory"),
+    "unknown_candidate": (
+        _args("--set", f"modelling.candidates=[{PARAMS_CANDIDATE}, random_forrest]"),
+        2,
+        "modelling.candidates='random_forrest' is not a",
+    ),
+    "unknown_metric": (
+        _args("--set", "business_understanding.primary_metric=accuracyy"),
+        2,
+        "business_understanding.primary_metric='accuracyy' is not a",
     ),
     "unknown_phase_from": (_args("--from", "training"), 2, "unknown phase 'training'"),
     "unknown_phase_only": (_args("--only", "99"), 2, "unknown phase '99'"),
@@ -226,6 +295,12 @@ CASES = {
     "huge_file": (_huge_file, 1, "(1.0 TiB) needs about 2.0 TiB of memory, but only"),
     "escaping_path": (_args("--set=shared.data_path=../x.csv"), 1, "escapes the project directory"),
     "cell_raises": (_fault("raise RuntimeError('injected failure')"), 1, "injected failure"),
+    # Phase 03 fails after it saved its CV table and the challenger: neither replaces the last.
+    "fails_after_saving": (
+        _fault("raise RuntimeError('failed after saving')", "03_modelling", at_end=True),
+        1,
+        "failed after saving",
+    ),
     "kernel_dies": (_fault("import os\nos._exit(1)"), 1, "DeadKernelError"),
     "timeout": (_fault("import time\ntime.sleep(60)"), 1, "--timeout"),
 }
@@ -269,6 +344,36 @@ def test_bad_input_fails_clearly_and_loses_nothing(
         before = {k: v for k, v in before.items() if not k.startswith(fresh)}
         after = {k: v for k, v in after.items() if not k.startswith(fresh)}
     assert after == before, "a failed run changed artifacts, models or processed data"
+
+
+@pytest.mark.reliability
+def test_a_read_only_models_folder_fails_the_phase_and_changes_nothing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Phase 03 saves its CV table, then cannot save the challenger: neither file changes (the
+    table used to be rewritten), and the message names the folder."""
+    root = copy_of_trained(tmp_path_factory, "read_only_models")
+    before = snapshot(root)
+    models = root / "models"
+    if os.geteuid() == 0:  # root writes anywhere: a read-only mount of the folder, where allowed
+        bound = subprocess.run(["mount", "--bind", str(models), str(models)], check=False)
+        if bound.returncode != 0:
+            pytest.skip("running as root, and cannot mount the folder read-only")
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(models)], check=True)
+    else:
+        models.chmod(0o555)
+    try:
+        result = crisp(root, "run", *SMALL_RUN, "--from", "03_modelling", "--force", timeout=600)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(models)], check=True)
+        else:
+            models.chmod(0o755)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "03_modelling failed" in output and "PermissionError" in output, output
+    assert f"'{models}'" in output, "the message names the folder"
+    assert snapshot(root) == before, "a failed phase changed artifacts, models or data"
 
 
 @pytest.mark.reliability

@@ -51,6 +51,7 @@ CATALOG = Catalog(
                 "valid": "data/processed/valid.parquet",
                 "test": "data/processed/test.parquet",
                 "feature_schema": "artifacts/data_preparation/feature_schema.json",
+                "preparation_summary": "artifacts/data_preparation/summary.json",
             },
             reads=("data_fingerprint",),
             may_read=("demo_data",),  # the data, when shared.data_path is empty

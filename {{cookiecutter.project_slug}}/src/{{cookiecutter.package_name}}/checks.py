@@ -1,16 +1,18 @@
 """Checks of params.yaml that need this project's knowledge, run by `crisp` before any phase.
 
 Each parameter's type, default, help and range are declared once, in its notebook's parameters
-cell (the runner checks those). Here: rules that relate several parameters, and every parameter
-that names a column (COLUMN_KEYS) checked against the data's header (read without its rows: the
-csv module or the Parquet footer). `[tool.crisp] checks` in pyproject.toml names
-`check_parameters`; it must stay cheap to import (no pandas, no sklearn).
+cell (the runner checks those). Here: rules that relate several parameters; names that must exist
+in one of the project's registries (candidate models, metrics: kept here as plain lists, which
+tests/test_checks.py checks against the registries); and every parameter that names a column
+(COLUMN_KEYS) checked against the data's header (read without its rows: the csv module or the
+Parquet footer). `[tool.crisp] checks` in pyproject.toml names `check_parameters`; it must stay
+cheap to import (no pandas, no sklearn).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,23 @@ COLUMN_KEYS: tuple[str, ...] = (
     "evaluation.slice_column",
 )
 
+# The names of metrics.METRICS and modelling.CANDIDATES, per problem type (metrics.PROBLEM_TYPES).
+METRIC_NAMES: dict[str, tuple[str, ...]] = {
+    "classification": (
+        "roc_auc",
+        "average_precision",
+        "f1",
+        "accuracy",
+        "balanced_accuracy",
+        "log_loss",
+    ),
+    "regression": ("rmse", "mae", "r2"),
+}
+CANDIDATE_NAMES: dict[str, tuple[str, ...]] = {
+    "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
+    "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
+}
+
 
 def _number(value: Any) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -45,8 +64,42 @@ def _value(params: Mapping[str, Mapping[str, Any]], name: str) -> Any:
     return params.get(section, {}).get(key)
 
 
+def _unknown_name(key: str, value: Any, valid: Sequence[str], what: str) -> ParamsError:
+    close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return ParamsError(
+        f"{key}={value!r} is not {what}{guess}; must be one of: {', '.join(valid)}; {_FIX}"
+    )
+
+
+def check_registry_names(params: Mapping[str, Mapping[str, Any]]) -> None:
+    """Raise ParamsError when the primary metric or a candidate model is not in the registry of
+    the chosen problem type (which the notebooks' declaration already restricts)."""
+    problem_type = _value(params, "shared.problem_type")
+    if problem_type not in METRIC_NAMES:
+        return  # declared in the parameters cells as {classification, regression}: named there
+    metric = _value(params, "business_understanding.primary_metric")
+    if metric is not None and metric not in METRIC_NAMES[problem_type]:
+        raise _unknown_name(
+            "business_understanding.primary_metric",
+            metric,
+            METRIC_NAMES[problem_type],
+            f"a {problem_type} metric",
+        )
+    candidates = _value(params, "modelling.candidates")
+    for candidate in candidates if isinstance(candidates, list) else []:
+        if candidate not in CANDIDATE_NAMES[problem_type]:
+            raise _unknown_name(
+                "modelling.candidates",
+                candidate,
+                CANDIDATE_NAMES[problem_type],
+                f"a {problem_type} candidate model",
+            )
+
+
 def check_parameters(params: Mapping[str, Mapping[str, Any]], root: Path) -> None:
     """Raise ParamsError (one line naming the keys and the fix) when parameters contradict."""
+    check_registry_names(params)
     for names, limit in SUM_BELOW.items():
         parts = [_number(_value(params, name)) for name in names]
         if all(part is not None for part in parts) and not sum(parts) < limit:  # type: ignore[arg-type]

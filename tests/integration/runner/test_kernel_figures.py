@@ -31,7 +31,7 @@ from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_no
 
 from shared_project import PROJECT, wait_until_gone
 
-PARAMS = "shared:\n  seed: 1\nfigures:\n  title: shown\n"
+PARAMS = "figures:\n  title: shown\n"
 FIGURES = [
     "import matplotlib.pyplot as plt",
     # pyplot: shown when the cell ends

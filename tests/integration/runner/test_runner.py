@@ -255,6 +255,52 @@ def test_ready_client_answers_once_the_kernel_does_and_notices_a_dead_one(tmp_pa
             km.shutdown_kernel(now=True)
 
 
+# ------------------------------------------------------------------ kernels that die at start
+
+
+DIE_AT_START = """\
+import os, pathlib
+mark = pathlib.Path(os.environ["DIE_MARK"])
+if os.environ.get("DIE_ALWAYS") or not mark.exists():
+    mark.touch()
+    os._exit(1)
+"""
+
+
+@pytest.mark.parametrize("mode", ["fork", "spawn"])
+@pytest.mark.parametrize("always", [False, True], ids=["once", "always"])
+def test_a_kernel_dying_at_start_is_started_again_then_named(
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
+    always: bool,
+) -> None:
+    """A kernel that dies before it answers (a port taken meanwhile, say; here an IPython start-up
+    file that exits) is started once more; a second death fails the phase, naming its log."""
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-die.py").write_text(DIE_AT_START, encoding="utf-8")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("DIE_MARK", str(tmp_path / "died"))
+    if always:
+        monkeypatch.setenv("DIE_ALWAYS", "1")
+    code = crisp("run", "--only", "source", "--kernel-start", mode)
+    out = capsys.readouterr().out
+    assert (tmp_path / "died").exists(), "the start-up file did not run"
+    source = latest_record(project)["phases"][0]
+    if not always:
+        assert code == 0, out
+        assert source["status"] == "succeeded"
+    else:
+        assert code == 1, out
+        assert source["status"] == "failed" and source["error"]["ename"] == "KernelStartError"
+        assert "00_source failed: KernelStartError: the Jupyter kernel 'python3' did not " in out
+        assert "00_source/kernel.log" in out
+    assert wait_until_gone(project) == []
+
+
 # ------------------------------------------------------------------ crisp run
 
 

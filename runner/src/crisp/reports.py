@@ -10,7 +10,6 @@ from typing import Any
 
 from .files import atomic_write_text
 from .kernels import figures as kernel_figures
-from .kernels import priority
 
 TEMPLATES = Path(__file__).parent / "templates"
 _exporter: Any = None
@@ -88,9 +87,7 @@ class BackgroundExports:
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="crisp-export", initializer=priority.lower
-        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crisp-export")
         self._futures: dict[Path, Any] = {}
         self._executor.submit(prepare_exporter)
 

@@ -88,7 +88,7 @@ def test_a_run_whose_process_died_is_recorded_as_killed(
     proc = start_sleeping_run(project)
     run_dir = next(p for p in (project / "reports").glob("2*") if p.is_dir())
     proc.kill()
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=600)
     assert wait_until_gone(project) == [], "kernels survived their run"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     capsys.readouterr()

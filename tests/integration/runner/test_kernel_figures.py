@@ -25,7 +25,6 @@ import nbformat
 import papermill
 import pytest
 from crisp.kernels import figures as kernel_figures
-from crisp.kernels import priority
 from figures_driver import coalesced
 from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_notebook
 
@@ -249,12 +248,12 @@ def test_interrupted_while_rendering_leaves_no_renderer_and_says_so(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None and not marker.exists():
         time.sleep(0.1)
-    assert marker.exists(), proc.communicate(timeout=60)
+    assert marker.exists(), proc.communicate(timeout=600)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 130, (out, err)
     assert wait_until_gone(root) == [], "a kernel or a figure renderer survived Ctrl-C"
     cells = outputs(root / "reports" / "latest" / "00_figures.ipynb")
@@ -361,9 +360,9 @@ def test_no_more_figures_render_at_once_than_the_limit(tmp_path: Path) -> None:
         assert sum(begin <= start < end for begin, end in spans) <= 2, spans
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority: Linux")
-def test_figures_render_at_background_priority(tmp_path: Path) -> None:
-    """The kernel, running the next cell, goes first: renderers run at a lower CPU priority."""
+def test_figures_render_at_the_kernels_priority(tmp_path: Path) -> None:
+    """The run waits for its figures: renderers keep the kernel's CPU priority (a lowered one gets
+    almost no CPU on a machine busy with other work, and the run waited minutes for it)."""
     renderer = kernel_figures._Renderer(tmp_path)
     placeholder = renderer.submit(lambda: (str(os.getpriority(os.PRIO_PROCESS, 0)), None))
     assert placeholder is not None
@@ -377,8 +376,7 @@ def test_figures_render_at_background_priority(tmp_path: Path) -> None:
     ]
     nb.cells = [cell]
     assert kernel_figures.fill(nb, tmp_path) == 1
-    expected = min(os.getpriority(os.PRIO_PROCESS, 0) + priority.BACKGROUND_NICE, 19)
-    assert int(cell.outputs[0].data["image/png"]) == expected
+    assert int(cell.outputs[0].data["image/png"]) == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_a_notebook_without_placeholders_is_left_alone(tmp_path: Path) -> None:

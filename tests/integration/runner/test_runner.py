@@ -467,7 +467,7 @@ def start_sleeping_run(project: Path, *args: str) -> subprocess.Popen:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None and not mark.exists():
         time.sleep(0.05)
-    assert mark.exists(), proc.communicate(timeout=60)
+    assert mark.exists(), proc.communicate(timeout=600)
     assert kernel_pids(project), "expected live kernels while the run is going"
     return proc
 
@@ -475,7 +475,7 @@ def start_sleeping_run(project: Path, *args: str) -> subprocess.Popen:
 def test_interrupted_run_leaves_no_kernels_and_keeps_a_record(project: Path) -> None:
     proc = start_sleeping_run(project)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in err
     assert wait_until_gone(project) == [], "kernels survived Ctrl-C"
@@ -491,7 +491,7 @@ def test_sigterm_also_kills_kernels(project: Path, capsys) -> None:
     assert crisp("run", "--only", "source") == 2
     assert "another `crisp run` is using this project" in capsys.readouterr().err
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 128 + signal.SIGTERM, (out, err)
     assert "terminated (SIGTERM)" in err and "run succeeded" not in out
     assert wait_until_gone(project) == [], "kernels survived SIGTERM"

@@ -40,8 +40,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import priority
-
 ENV_VAR = "CRISP_FIGURES_DIR"  # set by the runner for each phase's kernel
 KEY = "crisp_background_figure"  # in the placeholder's metadata: {"file": ..., "pid": ...}
 # A 1x1 transparent PNG: stands in for the figure until the runner fills it in.
@@ -275,7 +273,6 @@ def _render_child(render: Callable[[], Any], target: Path) -> None:
     try:
         gc.disable()  # a short-lived child: never finalize the kernel's objects (its sockets)
         _die_with_parent()
-        priority.lower()  # the kernel, running the next cell, goes first
         captured = io.StringIO()  # the kernel's streams belong to its I/O thread, absent here
         sys.stdout = sys.stderr = captured
         try:

@@ -1,8 +1,10 @@
-"""Background work of a run yields the CPU to the phase that is running.
+"""Speculative work of a run yields the CPU to everything else.
 
-Rendering figures, importing ahead for later phases and exporting reports run beside the phase's
-kernel; on a machine with few cores they would slow it down as much as they help. They run at a
-lower CPU priority (a higher nice value), so they use what the kernel leaves free.
+Importing ahead what later phases will need runs beside the phase's kernel at a lower CPU priority
+(a higher nice value), so it uses what is left free. Only work nobody waits for may: the priority
+cannot be raised again without privileges, and on a machine busy with other work a lowered thread
+gets almost no CPU (figure renderers and report exports, which the run waits for at its end, were
+lowered once, and a run on a loaded machine then waited minutes for them).
 """
 
 from __future__ import annotations

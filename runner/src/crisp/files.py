@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from . import staging
-from .staging import list_dir, readable, remove
+from .staging import destination, list_dir, readable, remove
 
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
+    "destination",
     "is_file",
     "list_dir",
     "read_json",

@@ -26,7 +26,9 @@ from .declarations import (
     ParamsError,
     check_constraint,
     check_type,
+    constraint,
     declared_parameters,
+    help_without_constraint,
     hint,
 )
 
@@ -37,7 +39,9 @@ __all__ = [
     "ParamsError",
     "apply_overrides",
     "check_names",
+    "constraint",
     "declared_parameters",
+    "help_without_constraint",
     "load_params",
     "phase_parameters",
 ]

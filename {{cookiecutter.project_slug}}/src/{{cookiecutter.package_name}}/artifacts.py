@@ -53,7 +53,7 @@ CATALOG = Catalog(
                 "feature_schema": "artifacts/data_preparation/feature_schema.json",
                 "preparation_summary": "artifacts/data_preparation/summary.json",
             },
-            reads=("data_fingerprint",),
+            reads=("data_fingerprint", "schema"),
             may_read=("demo_data",),  # the data, when shared.data_path is empty
         ),
         "03_modelling": PhaseFiles(

@@ -462,11 +462,17 @@ def staging_paths(finals: Mapping[str, Path]) -> dict[str, Path]:
 
 
 def commit(staged: Mapping[str, Path], finals: Mapping[str, Path]) -> None:
-    """Move staged split files into place (each an atomic rename) and log the writes."""
-    from crisp import context
+    """Move staged split files into place (each an atomic rename) and log the writes.
+
+    Inside `crisp run` "into place" is where crisp.files puts the phase's writes: they become
+    visible with the phase's other outputs, when it succeeds.
+    """
+    from crisp import context, files
 
     for name, path in staged.items():
-        os.replace(path, finals[name])
+        target = files.destination(finals[name])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
         context.log_io("write", finals[name])
 
 

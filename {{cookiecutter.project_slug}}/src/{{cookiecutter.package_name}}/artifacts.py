@@ -66,7 +66,14 @@ CATALOG = Catalog(
         ),
         "04_evaluation": PhaseFiles(
             writes={"evaluation": "artifacts/evaluation/evaluation.json"},
-            reads=("success_criteria", "feature_schema", "train", "test", "challenger"),
+            reads=(
+                "success_criteria",
+                "feature_schema",
+                "train",
+                "test",
+                "challenger",
+                "challenger_metadata",
+            ),
             may_read=("registry", "production"),
         ),
         "05_deployment": PhaseFiles(
@@ -82,6 +89,7 @@ CATALOG = Catalog(
                 "data_fingerprint",
                 "success_criteria",
                 "challenger",
+                "challenger_metadata",
                 "test",
             ),
         ),

@@ -15,7 +15,9 @@ that runs will find its inputs (written earlier in the same run, or already ther
         ),
     })
 
-A path ending in `/` is a folder the phase writes into (a model registry, say).
+A path ending in `/` is a folder the phase writes into (a model registry, say). What a phase
+writes becomes visible only when it succeeds (staging.py), except the entries it declares
+`kept_on_failure`: reports of its own checks (a drift report that raised an alert).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class PhaseFiles:
     writes: Mapping[str, str] = field(default_factory=dict)
     reads: Sequence[str] = ()
     may_read: Sequence[str] = ()
+    kept_on_failure: Sequence[str] = ()  # written even when the phase fails (its checks' report)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class Catalog(Mapping[str, str]):
                 self.entries[name] = Entry(name, normal, phase)
         order = list(self.phases)
         for phase, files in self.phases.items():
+            for name in files.kept_on_failure:
+                if name not in files.writes:
+                    raise CatalogError(
+                        f"phase {phase} keeps {name!r} when it fails, but does not write it"
+                    )
             for name in [*files.reads, *files.may_read]:
                 if name not in self.entries:
                     raise CatalogError(
@@ -125,6 +133,11 @@ class Catalog(Mapping[str, str]):
         if not holding:
             return None
         return max(holding, key=lambda entry: len(entry.path)).phase
+
+    def kept_on_failure(self, phase: str) -> list[Entry]:
+        """The entries `phase` writes even when it fails."""
+        files = self.phases.get(phase)
+        return [self.entries[name] for name in files.kept_on_failure] if files else []
 
     def check_phases(self, phases: Sequence[str]) -> None:
         """Raise CatalogError when the catalog names a phase the project does not have."""

@@ -34,6 +34,7 @@ class Plan:
     reasons: dict[str, list[str]]  # per selected phase: why it runs (empty: up to date)
     imports: dict[str, PhaseImports]  # per selected phase: for the kernel pool's preloading
     blocked: dict[str, str] = field(default_factory=dict)  # phase -> an input it cannot find
+    catalog: Any = None  # the project's artifact catalog (crisp.catalog.Catalog), if it has one
 
     @property
     def root(self) -> Path:
@@ -158,7 +159,9 @@ def make_plan(
         reasons[phase.name] = why
         if why:
             reruns.append(phase.name)
-    blocked = _blocked(project, phases, [p for p in selected if reasons[p.name]])
+    to_run = [p for p in selected if reasons[p.name]]
+    catalog = _catalog(project, phases) if to_run else None
+    blocked = _blocked(catalog, project, to_run)
     return Plan(
         project=project,
         phases=phases,
@@ -169,21 +172,29 @@ def make_plan(
         reasons=reasons,
         imports=imports,
         blocked=blocked,
+        catalog=catalog,
     )
 
 
-def _blocked(project: Project, phases: list[Phase], to_run: list[Phase]) -> dict[str, str]:
-    """Phases to run whose inputs (per the artifact catalog) neither exist nor are written by a
-    phase that runs before them: `{phase: "... run phase X first"}`."""
+def _catalog(project: Project, phases: list[Phase]) -> Any:
+    """The project's artifact catalog (`[tool.crisp] catalog`), checked against its phases."""
     from .catalog import CatalogError
 
-    catalog = project.hook("catalog") if to_run else None
+    catalog = project.hook("catalog")
     if catalog is None:
-        return {}
+        return None
     try:
         catalog.check_phases([phase.name for phase in phases])
     except CatalogError as exc:
         raise ProjectError(f"[tool.crisp] catalog = {project.catalog!r}: {exc}") from None
+    return catalog
+
+
+def _blocked(catalog: Any, project: Project, to_run: list[Phase]) -> dict[str, str]:
+    """Phases to run whose inputs (per the artifact catalog) neither exist nor are written by a
+    phase that runs before them: `{phase: "... run phase X first"}`."""
+    if catalog is None:
+        return {}
     blocked = {}
     for position, phase in enumerate(to_run):
         before = [p.name for p in to_run[:position]]

@@ -9,6 +9,7 @@ run, so a run with nothing to do finishes in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -289,6 +290,7 @@ class Run:
         phase_record.timings = {"kernel_wait_s": round(waited, 3), "execute_s": result.duration_s}
         phase_record.collect(self.run_dir / phase.name)
         if result.status != "succeeded":
+            self._keep_on_failure(phase)
             self._failed(phase, phase_record, result.error)
             return False
         try:
@@ -313,6 +315,17 @@ class Run:
         self.record.save(durable=False)
         self.progress.phase_finished(index, total, phase_record)
         return True
+
+    def _keep_on_failure(self, phase: Phase) -> None:
+        """A failed phase's reports of its own checks (per the catalog) are put in place."""
+        kept = self.plan.catalog.kept_on_failure(phase.name) if self.plan.catalog else []
+        if kept:
+            with contextlib.suppress(staging.CommitError):  # the failure is reported anyway
+                staging.commit(
+                    self.run_dir / phase.name,
+                    self.root,
+                    only=lambda path: any(entry.holds(path) for entry in kept),
+                )
 
     def _failed(
         self, phase: Phase, phase_record: PhaseRecord, error: dict[str, Any] | None

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 RUN_DIR_ENV_VAR = "CRISP_RUN_DIR"
@@ -180,9 +181,16 @@ def _save_plan(phase_dir: Path, plan: dict) -> None:
     atomic_write_text(phase_dir / PLAN, json.dumps(plan))
 
 
-def commit(phase_dir: Path, root: Path) -> None:
-    """Put a successful phase's staged outputs in place, all of them or none (CommitError)."""
+def commit(phase_dir: Path, root: Path, only: Callable[[str], bool] | None = None) -> None:
+    """Put a successful phase's staged outputs in place, all of them or none (CommitError).
+
+    `only`: of a failed phase, just the files it keeps when it fails (given their project path);
+    the rest is dropped, and no deletion is made.
+    """
     moves, deletions = _plan(phase_dir, root)
+    if only is not None:
+        moves = [(s, t) for s, t in moves if only(t.relative_to(root).as_posix())]
+        deletions = []
     if not moves and not deletions:
         discard(phase_dir)
         return

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from crisp.catalog import Catalog, CatalogError, PhaseFiles, UnknownArtifactError
-from test_runner import crisp
+from test_runner import crisp, write_notebook
 
 CATALOG_MODULE = """\
 from crisp.catalog import Catalog, PhaseFiles
@@ -22,8 +22,19 @@ CATALOG = Catalog({
         reads=("a",),
     ),
     "02_late": PhaseFiles(writes={"c": "out/c.txt"}, reads=("b",)),
+    "03_check": PhaseFiles(
+        writes={"report": "out/report.txt", "result": "out/result.txt"},
+        reads=("c",),
+        kept_on_failure=("report",),
+    ),
 })
 """
+CHECK_CELLS = [
+    "from helpers import store",
+    'store.write("out/report.txt", f"checked: {verdict}")',
+    'store.write("out/result.txt", f"result: {verdict}")',
+    'if verdict == "alert":\n    raise RuntimeError("the check raised an alert")',
+]
 
 
 def test_catalog_maps_names_to_paths_and_paths_to_phases() -> None:
@@ -60,6 +71,10 @@ def test_catalog_maps_names_to_paths_and_paths_to_phases() -> None:
         ),
         ({"01_a": PhaseFiles(reads=("nothing",))}, "phase 01_a reads 'nothing', which no phase"),
         (
+            {"01_a": PhaseFiles(writes={"x": "x.csv"}, kept_on_failure=("y",))},
+            "phase 01_a keeps 'y' when it fails, but does not write it",
+        ),
+        (
             {
                 "01_a": PhaseFiles(writes={"x": "x.csv"}, reads=("y",)),
                 "02_b": PhaseFiles(writes={"y": "y.csv"}),
@@ -67,7 +82,7 @@ def test_catalog_maps_names_to_paths_and_paths_to_phases() -> None:
             "phase 01_a reads 'y', written by 02_b, which does not run before it",
         ),
     ],
-    ids=["name-twice", "read-unknown", "read-later"],
+    ids=["name-twice", "read-unknown", "kept-not-written", "read-later"],
 )
 def test_a_catalog_that_contradicts_itself_is_refused(
     phases: dict[str, PhaseFiles], message: str
@@ -94,6 +109,10 @@ def cataloged(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (project / "pyproject.toml").write_text(
         '[tool.crisp]\ncatalog = "helpers.catalog:CATALOG"\n', encoding="utf-8"
     )
+    check = 'verdict: str = "ok"  # what the check finds'
+    write_notebook(project / "notebooks" / "03_check.ipynb", check, CHECK_CELLS)
+    with open(project / "params.yaml", "a", encoding="utf-8") as params:
+        params.write("check:\n  verdict: ok\n")
     monkeypatch.syspath_prepend(str(project / "src"))
     for name in [n for n in sys.modules if n == "helpers" or n.startswith("helpers.")]:
         monkeypatch.delitem(sys.modules, name)  # another test's project of the same name
@@ -115,6 +134,14 @@ def test_a_phase_whose_input_is_missing_names_the_phase_to_run_first(
     # Run together with the phase that writes it, it is found.
     assert crisp("run", "--to", "middle") == 0
     assert crisp("run", "--only", "late") == 0
+
+
+def test_a_failed_phase_puts_in_place_only_what_it_keeps_on_failure(cataloged: Path) -> None:
+    """Its checks' report (kept on failure) is written; its other outputs are not."""
+    assert crisp("run") == 0
+    assert crisp("run", "--only", "check", "--set", "check.verdict=alert") == 1
+    assert (cataloged / "out" / "report.txt").read_text() == "checked: alert"
+    assert (cataloged / "out" / "result.txt").read_text() == "result: ok"
 
 
 def test_a_catalog_naming_a_phase_without_notebook_is_one_line(

@@ -129,8 +129,8 @@ def measure_business(
 ) -> dict[str, Any]:
     """The business criterion measured on test predictions, against its target.
 
-    Returns {criterion, measure, description, value, target, passed, reason}; value and passed
-    are None (reason says why) when the measure is `none` or undefined for these data.
+    Returns {criterion, measure, description, share, value, target, passed, reason}; value and
+    passed are None (reason says why) when the measure is `none` or undefined for these data.
     """
     spec = criteria.get("business_measure") or {"name": "none"}
     name = spec["name"]
@@ -141,6 +141,7 @@ def measure_business(
         "description": template.format(
             share=spec.get("share", 0.0), tolerance=spec.get("tolerance", 0.0)
         ),
+        "share": spec.get("share"),
         "value": None,
         "target": spec.get("target"),
         "passed": None,

@@ -21,6 +21,8 @@ UNDEFINED = "undefined"
 # Float rounding must not decide a gate: 0.805 - 0.005 is not "worse than" 0.8.
 EPS = 1e-9
 MAX_SLICE_VALUES = 10  # numeric slice columns with more distinct values are cut into quartiles
+# Permutation importance on fewer rows finishes before local worker processes would have started.
+PARALLEL_IMPORTANCE_ROWS = 2000
 
 
 class EvaluationError(ValueError):
@@ -259,7 +261,10 @@ def importance_table(
 ) -> pd.DataFrame:
     """Permutation importance of each raw input column: how much the primary metric worsens
     when the column is shuffled (metric units, larger = more important); most important first.
-    Columns are permuted in parallel on `compute`."""
+    Columns are permuted in parallel on `compute` (locally only from PARALLEL_IMPORTANCE_ROWS
+    rows on: the result is the same either way)."""
+    if compute.kind == "local" and len(X) < PARALLEL_IMPORTANCE_ROWS:
+        compute = LOCAL
     with compute.parallel():
         result = permutation_importance(
             model,

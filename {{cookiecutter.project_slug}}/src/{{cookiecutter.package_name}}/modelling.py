@@ -186,6 +186,11 @@ def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
     return Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
 
 
+def fit_baseline(X: pd.DataFrame, y: pd.Series, *, task: Task, preprocessor: Any) -> Pipeline:
+    """The non-ML baseline behind the same preprocessing, fitted on `X`, `y`."""
+    return make_pipeline(preprocessor, baseline_model(task.problem_type)).fit(X, y)
+
+
 def _check_positive(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ModellingError(f"modelling.{name} is {value!r}; it must be an integer >= {minimum}.")

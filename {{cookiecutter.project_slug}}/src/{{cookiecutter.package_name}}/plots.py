@@ -18,6 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
+from .metrics import Task
+
 MAX_CATEGORIES = 20
 MISSING = "(missing)"
 REFERENCE_COLOR = "tab:blue"
@@ -232,6 +234,27 @@ def cumulative_gain(y_true: Any, y_score: Any, positive: Any, share: float | Non
     ax.set_title("Cumulative gain")
     ax.legend(fontsize="small")
     return fig
+
+
+def prediction_figures(
+    y_true: Any, y_pred: Any, y_score: Any = None, *, task: Task
+) -> list[Figure]:
+    """The figures of test predictions: ROC/PR curves (when there are scores) and the confusion
+    matrix for classes, residuals for numbers."""
+    if not task.classification:
+        return [residuals(y_true, y_pred)]
+    figures = [roc_pr_curves(y_true, y_score, labels=task.labels)] if y_score is not None else []
+    return [*figures, confusion(y_true, y_pred, labels=task.labels)]
+
+
+def business_measure(
+    result: dict[str, Any], y_true: Any, y_score: Any, *, task: Task
+) -> Figure | None:
+    """The cumulative-gain curve behind a measured lift or gain (see business.measure_business),
+    else None."""
+    if result.get("measure") not in ("lift", "cumulative_gain") or result.get("value") is None:
+        return None
+    return cumulative_gain(y_true, y_score, task.positive_label, share=result.get("share"))
 
 
 def residuals(y_true: Any, y_pred: Any) -> Figure:

@@ -247,6 +247,10 @@ def test_criteria_results_for_a_score() -> None:
     assert [r["op"] for r in results] == [">=", ">="]
     assert [r["threshold"] for r in results] == pytest.approx([0.75, 0.6])
     assert all(r["passed"] for r in results)
+    assert [r["key"] for r in results] == [
+        "business_understanding.success_threshold",
+        "business_understanding.min_gain_over_baseline",
+    ]
     failed = evaluation.criteria_results({"roc_auc": 0.65}, {"roc_auc": 0.6}, CRITERIA)
     assert [r["passed"] for r in failed] == [False, False]
 

@@ -25,6 +25,13 @@ MAX_SLICE_VALUES = 10  # numeric slice columns with more distinct values are cut
 PARALLEL_IMPORTANCE_ROWS = 2000
 
 
+# The params keys behind each success criterion, named when a criterion fails.
+CRITERIA_KEYS = {
+    "threshold": "business_understanding.success_threshold",
+    "gain": "business_understanding.min_gain_over_baseline",
+}
+
+
 class EvaluationError(ValueError):
     """Invalid evaluation input (unknown column, missing metric, bad parameter)."""
 
@@ -293,7 +300,8 @@ def criteria_results(
     """The ML success criteria checked on test scores; one record per criterion.
 
     `criteria` is the success_criteria record (primary_metric, success_threshold,
-    min_gain_over_baseline, problem_type). Errors such as rmse pass with op "<=".
+    min_gain_over_baseline, problem_type). Errors such as rmse pass with op "<=". Each record
+    names the params `key` that sets its threshold.
     """
     missing = [
         k for k in ("primary_metric", "success_threshold", "problem_type") if k not in criteria
@@ -316,13 +324,20 @@ def criteria_results(
     baseline = float(baseline_metrics[m.name])
     baseline_threshold = baseline + gain if m.greater_is_better else baseline - gain
     results = []
-    for name, threshold in (
-        (f"{m.name} meets success threshold", float(criteria["success_threshold"])),
-        (f"{m.name} beats baseline by min gain ({gain:g})", baseline_threshold),
+    for name, threshold, key in (
+        (f"{m.name} meets success threshold", float(criteria["success_threshold"]), "threshold"),
+        (f"{m.name} beats baseline by min gain ({gain:g})", baseline_threshold, "gain"),
     ):
         passed = value >= threshold - EPS if m.greater_is_better else value <= threshold + EPS
         results.append(
-            {"name": name, "value": value, "threshold": threshold, "op": op, "passed": passed}
+            {
+                "name": name,
+                "value": value,
+                "threshold": threshold,
+                "op": op,
+                "passed": passed,
+                "key": CRITERIA_KEYS[key],
+            }
         )
     return results
 

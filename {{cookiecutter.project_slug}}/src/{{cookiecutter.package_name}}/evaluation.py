@@ -369,7 +369,9 @@ def compare_with_production(
     try:
         loaded = load()
     except Exception as error:  # noqa: BLE001 - any registry failure only means "not comparable"
-        return _not_comparable(None, f"its files could not be read ({error})")
+        return _not_comparable(
+            None, f"its files could not be read ({type(error).__name__}: {error})"
+        )
     if loaded is None:
         return {
             "status": "none",

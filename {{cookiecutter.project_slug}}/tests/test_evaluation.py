@@ -322,7 +322,7 @@ def _raise_corrupt() -> None:
         ("target", None, "target changed (production: 'price', now: 'churned')"),
         ("problem", None, "problem type changed (production: 'regression', now: 'classification')"),
         ("classes", None, "classes changed (production: 0, 1, 2; now: 0, 1)"),
-        ("corrupt", None, "its files could not be read (models/production.json is not valid JSON"),
+        ("corrupt", None, "could not be read (ValueError: models/production.json is not valid"),
         ("broken", None, "scoring it on the test split failed (ValueError: could not convert"),
         ("one_class", "ones", "its roc_auc is undefined here: only one class (1)"),
     ],

@@ -158,6 +158,13 @@ def test_missing_slice_column_lists_the_columns(classifier) -> None:
     assert "evaluation.slice_column" in str(error.value)
 
 
+def test_no_slice_column_means_no_slices(classifier) -> None:
+    model, X, y, task = classifier
+    table = evaluation.per_slice_metrics(model, X, y, slice_column="", task=task)
+    assert table.empty
+    assert list(table.columns) == ["slice", "n", "share", task.metric.name, "accuracy", "note"]
+
+
 def test_per_class_table_matches_scikit_learn(iris) -> None:
     model, X, y, task = iris
     y_pred, y_score = evaluation.predict_scores(model, X, task)

@@ -137,7 +137,11 @@ def per_slice_metrics(
     model: Any, X: pd.DataFrame, y: Any, *, slice_column: str, task: Task
 ) -> pd.DataFrame:
     """One row per value of `slice_column`: slice, n, share, the primary and a companion metric,
-    note. A metric undefined on a slice is NaN there and the note says why."""
+    note. A metric undefined on a slice is NaN there and the note says why. No rows when
+    `slice_column` is empty (no slices asked for)."""
+    names = [task.metric.name, companion_metric(task)]
+    if not slice_column:
+        return pd.DataFrame(columns=["slice", "n", "share", *names, "note"])
     if slice_column not in X.columns:
         raise EvaluationError(
             f"Slice column {slice_column!r} is not in the data. "
@@ -147,7 +151,6 @@ def per_slice_metrics(
     y_pred, y_score = predict_scores(model, X, task)
     labels = _labels(model, task)
     slices = _slice_values(X[slice_column]).to_numpy()
-    names = [task.metric.name, companion_metric(task)]
 
     rows = []
     for value in pd.unique(slices):

@@ -3,6 +3,10 @@ data/raw/, params.yaml edited (nothing else), `crisp run`, `crisp predict`, `cri
 
 Each copy holds the baked project's params.yaml, notebooks and package, and runs in the shared
 environment (its own `src` first on PYTHONPATH, CRISP_PROJECT_ROOT set: shared_project.env).
+
+CRISP_TABLES_DEV_ARGS (e.g. "--set=data_understanding.min_rows=100"), never set in CI, adds
+arguments to every `crisp run` here: to see, while a product fix is pending, what fails after the
+first failing phase.
 """
 
 from __future__ import annotations

@@ -31,9 +31,11 @@ INTEGRATION_WORKERS = 2
 
 def workers(python: Path) -> list[str]:
     """pytest-xdist options for the integration group: two workers when xdist is installed (the
-    Makefile installs it). Tests sharing a project copy carry one `xdist_group`."""
+    Makefile installs it). `loadscope` keeps a module's tests, or a class's, on one worker: the
+    real-table tests hold a test class per project copy. (Not `loadgroup`: pytest-xdist 3.8 marks
+    groups by rewriting `item._nodeid`, which pytest 9.2 no longer reads.)"""
     found = subprocess.run([str(python), "-c", "import xdist"], capture_output=True, check=False)
-    return ["-n", str(INTEGRATION_WORKERS), "--dist", "loadgroup"] if found.returncode == 0 else []
+    return ["-n", str(INTEGRATION_WORKERS), "--dist", "loadscope"] if found.returncode == 0 else []
 
 
 def commands(project: Path, extra: list[str]) -> dict[str, list[str]]:

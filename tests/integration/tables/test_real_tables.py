@@ -3,8 +3,11 @@ through the whole pipeline by editing params.yaml only, then `crisp predict` and
 
 One project copy per table variant runs the pipeline once (cached per test session); the tests
 below read what that run left, as a user would: the phases' statuses, the test metrics, the
-reports, the predictions file, the monitor's exit code and drift report. The tests of one variant
-share an xdist group, so they run on the worker that holds its copy.
+reports, the predictions file, the monitor's exit code and drift report.
+
+The checks are written once, as functions of an `Outcome`; each variant gets a test class
+(`Test_iris_clean`, ...) holding the checks that apply to it, so pytest-xdist's `--dist loadscope`
+runs a variant's checks on the worker that holds its project copy.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import math
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +87,6 @@ MULTICLASS_KEYS = [k for k in CLASSIFICATION_KEYS if k.split("-")[0] in ("iris",
 HOSTILE_KEYS = [k for k in KEYS if k.endswith("-hostile")]
 
 
-def grouped(keys: list[str]) -> list[pytest.param]:  # type: ignore[valid-type]
-    """Parameters whose tests run on the worker holding that variant's project."""
-    return [pytest.param(key, id=key, marks=pytest.mark.xdist_group(key)) for key in keys]
-
-
 @dataclass
 class Predicted:
     """`crisp predict` on new rows of a variant."""
@@ -127,27 +126,35 @@ class Outcome:
 _OUTCOMES: dict[str, Outcome] = {}
 
 
-@pytest.fixture
-def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
-    """The variant named by the test's parameter, its pipeline run once per session."""
-    key: str = request.param
+def outcome_of(key: str, factory: pytest.TempPathFactory) -> Outcome:
+    """The variant named `key` in a project copy, its pipeline run once per session."""
     if key not in _OUTCOMES:
         chosen = variant(key)
-        root = new_project(tmp_path_factory, key)
+        root = new_project(factory, key)
         bring(root, chosen)
         _OUTCOMES[key] = Outcome(chosen, run_pipeline(root, *chosen.table.run_args))
     return _OUTCOMES[key]
 
 
-def _indirect(keys: list[str]) -> pytest.MarkDecorator:
-    return pytest.mark.parametrize("outcome", grouped(keys), indirect=True)
+Check = Callable[[Outcome], None]
+CHECKS: list[tuple[Check, list[str]]] = []
+
+
+def check(keys: list[str]) -> Callable[[Check], Check]:
+    """Register a check of the variants named in `keys` (a test of each variant's class)."""
+
+    def register(function: Check) -> Check:
+        CHECKS.append((function, keys))
+        return function
+
+    return register
 
 
 # ---------------------------------------------------------------- the pipeline
 
 
-@_indirect(KEYS)
-def test_every_phase_succeeds_and_writes_its_report(outcome: Outcome) -> None:
+@check(KEYS)
+def every_phase_succeeds_and_writes_its_report(outcome: Outcome) -> None:
     run = outcome.run
     run.require(*PHASES)
     assert run.result.returncode == 0, output(run.result)
@@ -156,8 +163,8 @@ def test_every_phase_succeeds_and_writes_its_report(outcome: Outcome) -> None:
     assert "Traceback" not in run.result.stdout + run.result.stderr, output(run.result)
 
 
-@_indirect(KEYS)
-def test_test_metrics_are_in_a_sane_range(outcome: Outcome) -> None:
+@check(KEYS)
+def test_metrics_are_in_a_sane_range(outcome: Outcome) -> None:
     outcome.run.require("04_evaluation")
     evaluation = load_json(outcome.root, EVALUATION)
     metrics = evaluation["test_metrics"]
@@ -169,8 +176,8 @@ def test_test_metrics_are_in_a_sane_range(outcome: Outcome) -> None:
     assert not low, f"test metrics below {outcome.variant.table.floors}: {low}; all: {metrics}"
 
 
-@_indirect(KEYS)
-def test_per_slice_metrics_are_defined_or_explained(outcome: Outcome) -> None:
+@check(KEYS)
+def per_slice_metrics_are_defined_or_explained(outcome: Outcome) -> None:
     """Every slice of the slice column gets its metric, or the reason it is undefined: never a
     silent NaN."""
     outcome.run.require("04_evaluation")
@@ -199,8 +206,8 @@ def test_per_slice_metrics_are_defined_or_explained(outcome: Outcome) -> None:
     assert not missing, f"04_evaluation shows no per-slice table with the slices {missing}"
 
 
-@_indirect(MULTICLASS_KEYS)
-def test_multiclass_report_has_a_per_class_table(outcome: Outcome) -> None:
+@check(MULTICLASS_KEYS)
+def multiclass_report_has_a_per_class_table(outcome: Outcome) -> None:
     """The evaluation report shows precision and recall for every class, by its label."""
     outcome.run.require("04_evaluation")
     labels = {str(label) for label in outcome.variant.labels or []}
@@ -215,8 +222,8 @@ def test_multiclass_report_has_a_per_class_table(outcome: Outcome) -> None:
 # ---------------------------------------------------------------- predict
 
 
-@_indirect(KEYS)
-def test_predict_writes_one_row_per_input_row_with_class_probabilities(outcome: Outcome) -> None:
+@check(KEYS)
+def predict_writes_one_row_per_input_row_with_class_probabilities(outcome: Outcome) -> None:
     """`crisp predict` on new rows: one prediction per row in input order, the key columns copied,
     one `proba_<class>` column per class (named by the labels as written) summing to 1. The hostile
     variants' rows lack the unlisted identifier column and carry dates of a year never seen."""
@@ -238,8 +245,8 @@ def test_predict_writes_one_row_per_input_row_with_class_probabilities(outcome: 
     assert set(predictions["prediction"].astype(str)) <= set(labels)
 
 
-@_indirect(HOSTILE_KEYS)
-def test_dates_of_a_new_year_are_not_unseen_categories(outcome: Outcome) -> None:
+@check(HOSTILE_KEYS)
+def dates_of_a_new_year_are_not_unseen_categories(outcome: Outcome) -> None:
     result = outcome.predicted().result
     unseen = [
         line
@@ -249,8 +256,8 @@ def test_dates_of_a_new_year_are_not_unseen_categories(outcome: Outcome) -> None
     assert not unseen, f"a later date is treated as an unseen category: {unseen}"
 
 
-@_indirect(HOSTILE_KEYS)
-def test_identifier_column_is_reported_and_left_out(outcome: Outcome) -> None:
+@check(HOSTILE_KEYS)
+def identifier_column_is_reported_and_left_out(outcome: Outcome) -> None:
     """The unique identifier column the user did not list is reported as one by phase 01 or 02,
     and the model does not need it (the predict test's rows lack it)."""
     outcome.run.require("02_data_preparation")
@@ -265,8 +272,8 @@ def test_identifier_column_is_reported_and_left_out(outcome: Outcome) -> None:
     )
 
 
-@_indirect(HOSTILE_KEYS)
-def test_rows_without_a_label_are_left_out_of_the_splits(outcome: Outcome) -> None:
+@check(HOSTILE_KEYS)
+def rows_without_a_label_are_left_out_of_the_splits(outcome: Outcome) -> None:
     outcome.run.require("02_data_preparation")
     target = outcome.variant.table.target
     labelled = int(outcome.variant.frame[target].notna().sum())
@@ -275,8 +282,8 @@ def test_rows_without_a_label_are_left_out_of_the_splits(outcome: Outcome) -> No
     assert not any(split[target].isna().any() for split in splits)
 
 
-@_indirect(["gapminder-hostile"])
-def test_time_split_keeps_the_test_rows_after_the_training_rows(outcome: Outcome) -> None:
+@check(["gapminder-hostile"])
+def time_split_keeps_the_test_rows_after_the_training_rows(outcome: Outcome) -> None:
     """gapminder's hostile variant asks for `data_preparation.split: time` on `year`."""
     outcome.run.require("02_data_preparation")
     train, valid, test = (pd.read_parquet(outcome.root / split)["year"] for split in SPLITS)
@@ -304,15 +311,15 @@ def _monitor(outcome: Outcome, frame: pd.DataFrame, name: str) -> tuple[int, dic
     return result.returncode, json.loads(report.read_text(encoding="utf-8")), output(result)
 
 
-@_indirect(["iris-clean", "diabetes-clean", "tips-clean"])
-def test_monitor_alerts_on_a_shifted_batch(outcome: Outcome) -> None:
+@check(["iris-clean", "diabetes-clean", "tips-clean"])
+def monitor_alerts_on_a_shifted_batch(outcome: Outcome) -> None:
     code, report, said = _monitor(outcome, shifted(outcome.variant), "shifted")
     assert report["recommendation"]["status"] == "alert", said
     assert code == EXIT_ALERT, said
 
 
-@_indirect(["breast_cancer-hostile", "gapminder-hostile"])
-def test_monitor_passes_the_training_table_with_missing_labels(outcome: Outcome) -> None:
+@check(["breast_cancer-hostile", "gapminder-hostile"])
+def monitor_passes_the_training_table_with_missing_labels(outcome: Outcome) -> None:
     """The table the model learnt from, ~5% of its labels missing, is no drift: exit 0, and the
     performance is computed on the labelled rows."""
     code, report, said = _monitor(outcome, outcome.variant.frame, "same")
@@ -321,16 +328,16 @@ def test_monitor_passes_the_training_table_with_missing_labels(outcome: Outcome)
     assert report.get("performance"), f"no performance on the labelled rows: {report}"
 
 
-@_indirect(["breast_cancer-hostile", "wine-hostile"])
-def test_monitor_on_a_one_class_batch_writes_its_report(outcome: Outcome) -> None:
+@check(["breast_cancer-hostile", "wine-hostile"])
+def monitor_on_a_one_class_batch_writes_its_report(outcome: Outcome) -> None:
     """A labelled batch of one class leaves ROC-AUC undefined: the drift report is still written
     and the exit code agrees with its status."""
     code, report, said = _monitor(outcome, one_class(outcome.variant), "one-class")
     assert code == (EXIT_ALERT if report["recommendation"]["status"] == "alert" else 0), said
 
 
-@_indirect(KEYS)
-def test_pipeline_monitoring_of_own_data_is_not_the_demo_sample(outcome: Outcome) -> None:
+@check(KEYS)
+def pipeline_monitoring_of_own_data_is_not_the_demo_sample(outcome: Outcome) -> None:
     """With monitoring.current_data_path empty, phase 06 of the run monitored the user's data."""
     outcome.run.require("06_monitoring")
     text = output_text(outcome.run.notebook("06_monitoring")).lower()
@@ -363,3 +370,37 @@ def test_a_target_the_features_cannot_predict_stops_at_the_success_criteria(
     )
     assert "Traceback" not in said, output(run.result)
     assert not (root / "models" / "production.json").exists()
+
+
+# ---------------------------------------------------------------- a test class per variant
+
+
+class _VariantTests:
+    """The checks of one variant; subclasses name it in `key`."""
+
+    key = ""
+
+    @pytest.fixture
+    def outcome(self, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+        return outcome_of(self.key, tmp_path_factory)
+
+
+def _test(function: Check) -> Callable[[_VariantTests, Outcome], None]:
+    def method(self: _VariantTests, outcome: Outcome) -> None:
+        function(outcome)
+
+    method.__name__ = method.__qualname__ = f"test_{function.__name__}"
+    method.__doc__ = function.__doc__
+    return method
+
+
+for _key in KEYS:
+    _name = f"Test_{_key.replace('-', '_')}"
+    globals()[_name] = type(
+        _name,
+        (_VariantTests,),
+        {
+            "key": _key,
+            **{f"test_{f.__name__}": _test(f) for f, keys in CHECKS if _key in keys},
+        },
+    )

@@ -16,7 +16,7 @@ from own_data import PHASES, bring, edit_params, load_json, output, run_pipeline
 from real_tables import TABLES, clean, new_rows, read_table, write_table
 from shared_project import copy_of_trained, crisp
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("switch")]
+pytestmark = pytest.mark.slow
 
 EVALUATION = "artifacts/evaluation/evaluation.json"
 PRODUCTION = "models/production.json"

@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -319,9 +320,10 @@ def run_pipeline(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: a timeout stops every process it started
     )
     marker = f"CRISP_PROJECT_ROOT={root}".encode()
-    timer = threading.Timer(timeout, process.kill)
+    timer = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGTERM))
     timer.start()
     tail: list[str] = []
     with TreeMemory({process.pid, *extra}, marker) as memory:

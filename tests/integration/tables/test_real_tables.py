@@ -164,7 +164,7 @@ def every_phase_succeeds_and_writes_its_report(outcome: Outcome) -> None:
 
 
 @check(KEYS)
-def test_metrics_are_in_a_sane_range(outcome: Outcome) -> None:
+def sane_test_metrics(outcome: Outcome) -> None:
     outcome.run.require("04_evaluation")
     evaluation = load_json(outcome.root, EVALUATION)
     metrics = evaluation["test_metrics"]

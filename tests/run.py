@@ -1,4 +1,4 @@
-"""Run the template's two test groups side by side, one per core, and report both.
+"""Run the template's two test groups side by side and report both.
 
 - template: the template's own tests (baking, hooks, cruft, environment managers), in this
   environment (the template's .venv).

@@ -438,14 +438,16 @@ def report(results: list[Result]) -> list[str]:
         base = by_rows.get(dask.rows)
         if base is None:
             continue
-        same = bool(dask.test_metrics) and all(
+        compared = bool(dask.test_metrics and base.test_metrics)
+        same = compared and all(
             abs(dask.test_metrics.get(k, float("nan")) - v) < 1e-9
             for k, v in base.test_metrics.items()
         )
         lines.append(
             f"dask at {dask.rows:,} rows: {_s(dask.wall_s)} vs local {_s(base.wall_s)}; peak "
             f"{_gb(dask.peak_bytes)} vs {_gb(base.peak_bytes)}; test metrics "
-            f"{'the same' if same else 'DIFFER'}: dask {dask.test_metrics}, "
+            f"{'the same' if same else 'DIFFER' if compared else 'not compared (a run failed)'}: "
+            f"dask {dask.test_metrics}, "
             f"local {base.test_metrics}"
         )
     million = by_rows.get(1_000_000)

@@ -364,3 +364,17 @@ def drift_distributions(
             legend_shown = True
     fig.suptitle("Reference vs current data")
     return fig
+
+
+def class_mix(table: pd.DataFrame) -> Figure:
+    """Share of each predicted class in reference and current data (monitoring.class_mix)."""
+    fig, (ax,) = _figure(1, panel_size=(6.5, max(2.4, 0.45 * len(table) + 1.2)))
+    y = np.arange(len(table))
+    ax.barh(y - 0.2, table["reference_share"], height=0.4, color=REFERENCE_COLOR, label="reference")
+    ax.barh(y + 0.2, table["current_share"], height=0.4, color=CURRENT_COLOR, label="current")
+    ax.set_yticks(y, [str(c) for c in table["class"]])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of predictions")
+    ax.set_title("Predicted class mix")
+    ax.legend(fontsize="small")
+    return fig

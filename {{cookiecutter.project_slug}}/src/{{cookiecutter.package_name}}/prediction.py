@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import artifacts, registry
+from . import registry
 from .data import check_problem_type
 from .schema import _key, _listing, _python
 
@@ -166,17 +166,31 @@ def predict_frame(
     result[PREDICTION] = model.predict(X)
     if problem_type == "classification" and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(X))
-        for position, label in enumerate(model.classes_):
-            result[f"{PROBA_PREFIX}{_python(label)}"] = proba[:, position]
+        taken = {str(c) for c in result.columns}
+        for position, column in enumerate(probability_columns(model.classes_, taken)):
+            result[column] = proba[:, position]
     result.attrs["warnings"] = warnings
     return result
+
+
+def probability_columns(classes: Sequence[Any], taken: set[str] = frozenset()) -> list[str]:
+    """`proba_<class>` per class, in the model's class order (binary and multiclass, any label
+    type); a name already `taken` or shared by two labels (1 and "1") gets the class position."""
+    names: list[str] = []
+    for position, label in enumerate(classes):
+        name = f"{PROBA_PREFIX}{_python(label)}"
+        if name in taken or name in names:
+            name = f"{name}_{position}"
+        names.append(name)
+    return names
 
 
 def production_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """(model, registry metadata, training schema) of the production version.
 
-    Raises registry.RegistryError when no model was promoted yet, and
-    artifacts.UntrustedModelError when the model file holds types outside the trusted list.
+    Raises registry.RegistryError when no model was promoted yet, and its subclass
+    registry.CorruptRegistryError when a registry or model file cannot be read or is not trusted
+    (the message names the file and the fix).
     """
     loaded = registry.load_production()
     if loaded is None:
@@ -185,5 +199,4 @@ def production_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
             "phase 05 promotes a model that passes evaluation"
         )
     model, metadata = loaded
-    version_dir = registry.registry_dir() / metadata["version"]
-    return model, metadata, artifacts.load_json(version_dir / registry.SCHEMA_FILE)
+    return model, metadata, registry.schema(metadata["version"])

@@ -36,6 +36,7 @@ SECTIONS = (
     "Quantitative analyses",
     "Ethical considerations",
     "Caveats and recommendations",
+    "Appendix: parameters of the run",
 )
 # Context key -> heading in the owner's file, and what to write there.
 OWNER_SECTIONS: dict[str, tuple[str, str]] = {
@@ -250,14 +251,20 @@ def _lineage(c: dict[str, Any]) -> list[str]:
     if data.get("sha256"):
         source = f" of {data['source']}" if data.get("source") else ""
         lines.append(f"- **Data fingerprint (sha256){source}:** `{data['sha256']}`")
-    params = _flat(lineage.get("parameters") or {})
-    if params:
-        rows = [
-            {"parameter": k, "value": v if isinstance(v, str) else json.dumps(v)}
-            for k, v in params[:MAX_PARAMETERS]
-        ]
-        lines += ["", "Parameters of the run (params.yaml with overrides):", "", md_table(rows)]
+    if lineage.get("parameters"):
+        lines.append("- **Parameters:** see the appendix")
     return lines
+
+
+def _parameters(c: dict[str, Any]) -> list[str]:
+    params = _flat((c.get("lineage") or {}).get("parameters") or {})
+    if not params:
+        return ["_(not recorded: the version was registered outside `crisp run`)_"]
+    rows = [
+        {"parameter": k, "value": v if isinstance(v, str) else json.dumps(v)}
+        for k, v in params[:MAX_PARAMETERS]
+    ]
+    return ["The run's params.yaml with its overrides:", "", md_table(rows)]
 
 
 def _intended_use(c: dict[str, Any]) -> list[str]:
@@ -450,6 +457,7 @@ def build_model_card(context: dict[str, Any]) -> str:
         "Quantitative analyses": _quantitative(c),
         "Ethical considerations": [_owner_block(c, "ethical_considerations")],
         "Caveats and recommendations": _caveats(c),
+        "Appendix: parameters of the run": _parameters(c),
     }
     todo = unwritten(c)
     status = (

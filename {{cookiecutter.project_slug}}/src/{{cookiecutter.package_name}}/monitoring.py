@@ -146,9 +146,11 @@ def drift_table(
 ) -> pd.DataFrame:
     """Drift of each schema feature from `reference` (training data) to `current`.
 
-    Columns: feature, kind, psi, psi_band, test, statistic, p_value, drifted, missing_reference,
-    missing_current, type_issue. A feature drifts when psi >= psi_alert, or when the test is
-    significant (p < p_value) and psi >= psi_warning. Sorted by psi, largest first.
+    Columns: feature, kind, psi, psi_band, test, statistic, p_value, significant (p < p_value),
+    drifted, missing_reference, missing_current, type_issue. A feature drifts when its test is significant (p < p_value: not
+    sampling noise) and its PSI is at least psi_warning (large enough to matter). PSI alone is not
+    enough: on small samples (a few hundred rows) it exceeds psi_alert by chance. Sorted by psi,
+    largest first.
     """
     _check_thresholds(psi_warning, psi_alert, p_value)
     features = schema.get("features", {})
@@ -173,6 +175,7 @@ def drift_table(
             "test": "ks" if kind == "numeric" else "chi2",
             "statistic": float("nan"),
             "p_value": float("nan"),
+            "significant": False,
             "drifted": False,
             "missing_reference": float(ref.isna().mean()),
             "missing_current": float("nan"),
@@ -191,7 +194,8 @@ def drift_table(
             psi_band=psi_band(value, psi_warning, psi_alert),
             statistic=statistic,
             p_value=p,
-            drifted=bool(value >= psi_alert or (p < p_value and value >= psi_warning)),
+            significant=bool(p < p_value),
+            drifted=bool(p < p_value and value >= psi_warning),
             missing_current=float(cur.isna().mean()),
             type_issue=_type_issue(ref, cur, kind),
         )
@@ -201,12 +205,16 @@ def drift_table(
 
 
 def prediction_drift(
-    reference_scores: Any, current_scores: Any, psi_warning: float, psi_alert: float
+    reference_scores: Any,
+    current_scores: Any,
+    psi_warning: float,
+    psi_alert: float,
+    p_value: float = 0.01,
 ) -> dict[str, Any]:
     """PSI and a test (KS for numbers, chi-squared for class labels) of the model's outputs.
 
     A probability matrix (multiclass) is reduced to the top-class probability. `drifted` means
-    psi >= psi_alert.
+    the test is significant (p < p_value) and psi >= psi_warning, as for features.
     """
     _check_thresholds(psi_warning, psi_alert)
 
@@ -225,7 +233,7 @@ def prediction_drift(
         "test": "ks" if numeric else "chi2",
         "statistic": statistic,
         "p_value": p,
-        "drifted": bool(value >= psi_alert),
+        "drifted": bool(p < p_value and value >= psi_warning),
     }
 
 
@@ -270,7 +278,11 @@ def recommendation(
     drifted = table.loc[table["drifted"], "feature"].tolist() if n else []
     share = len(drifted) / n if n else 0.0
     type_issues = table.loc[table["type_issue"] != "", ["feature", "type_issue"]] if n else None
-    moderate = table.loc[table["psi_band"] != "none", "feature"].tolist() if n else []
+    # A moderate PSI is worth a warning only when the test says it is no sampling noise.
+    noticed = table["psi_band"] != "none"
+    if "significant" in table.columns:
+        noticed &= table["significant"].astype(bool)
+    moderate = table.loc[noticed, "feature"].tolist() if n else []
 
     alerts: list[str] = []
     warnings_: list[str] = []
@@ -471,6 +483,7 @@ def model_report(
     problem_type: str,
     psi_warning: float,
     psi_alert: float,
+    p_value: float = 0.01,
     unavailable: str | None = None,
 ) -> dict[str, Any]:
     """What the production model does on current data: prediction drift, predicted class mix
@@ -508,6 +521,7 @@ def model_report(
         cur_score if cur_score is not None else cur_pred,
         psi_warning,
         psi_alert,
+        p_value,
     )
     if problem_type == "classification":
         mix = class_mix(ref_pred, cur_pred, getattr(model, "classes_", None))

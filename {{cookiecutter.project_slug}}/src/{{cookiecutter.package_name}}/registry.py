@@ -120,8 +120,7 @@ def _version_dir(version: str) -> Path:
     if _VERSION.match(str(version)) and folder.is_dir():
         raise CorruptRegistryError(
             f"{_shown(folder / METADATA_FILE)} is missing, so {version} is incomplete; "
-            f"pick another version (complete versions: {_known()}) or re-run phase 05 "
-            f"({RERUN_05}) to register a new one"
+            f"{_way_out(version)}"
         )
     raise RegistryError(
         f"Model version {version!r} is not in the registry (versions: {_known()}); "

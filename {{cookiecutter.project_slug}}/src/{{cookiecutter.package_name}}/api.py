@@ -27,10 +27,12 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     create_model,
 )
@@ -71,7 +73,11 @@ def _whole(value: float | None) -> float | None:
     return value
 
 
-Text = Annotated[str | None, AfterValidator(_unicode)]
+# Strict: no coercion ("80.5" is no number, true no number, 1 no text); JSON ints are numbers.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+WholeNumber = Annotated[Number | None, AfterValidator(_whole)]
+Text = Annotated[Annotated[str, Strict()] | None, AfterValidator(_unicode)]
+Flag = Annotated[bool, Strict()]
 
 
 def is_integer(info: dict[str, Any]) -> bool:
@@ -87,23 +93,18 @@ def _feature_field(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
             span = f"; training range {info['min']:g} to {info['max']:g}"
         integer = is_integer(info)
         kind = "whole number" if integer else "number"
-        field = Field(
-            ..., alias=name, strict=True, allow_inf_nan=False, description=f"{kind}{span}"
-        )
-        if integer:
-            return Annotated[float | None, AfterValidator(_whole)], field
-        return float | None, field
+        field = Field(..., alias=name, description=f"{kind}{span}")
+        return (WholeNumber if integer else Number | None), field
     categories = list(info.get("categories", []))
     described = ", ".join(map(str, categories))
     field = Field(
         ...,
         alias=name,
-        strict=True,
         description=f"category, one of: {described} (others are predicted with a warning)",
         examples=categories[:1] or None,
     )
     if categories and all(isinstance(c, bool) for c in categories):
-        return bool | None, field
+        return Flag | None, field
     return Text, field
 
 
@@ -126,8 +127,11 @@ def request_models(
     for position, name in enumerate(keys):
         description = "identifier, copied to the prediction"
         fields[f"key_{position}"] = (
-            Annotated[str | int | None, AfterValidator(_unicode_key)],
-            Field(None, alias=name, strict=True, description=description),
+            Annotated[
+                Annotated[str, Strict()] | Annotated[int, Strict()] | None,
+                AfterValidator(_unicode_key),
+            ],
+            Field(None, alias=name, description=description),
         )
     config = ConfigDict(extra="forbid")
     record = create_model("Record", __config__=config, **fields)

@@ -238,7 +238,7 @@ def test_rollback_restores_the_previous_version(
 
     code, out, _ = _run_crisp(capsys, "rollback")
     assert code == 0
-    assert f"production is now v0001 (rolled back from {second})" in out
+    assert f"production is now v0001 (rolled back from {second};" in out
     assert registry.production()["version"] == "v0001"
 
     code, _, err = _run_crisp(capsys, "rollback")
@@ -418,3 +418,8 @@ def test_promote_and_rollback_commands_go_both_ways(
         ]
     finally:
         registry.promote("v0001")
+    # The user's choice is no pipeline change: phase 05 is not run again (it would re-promote).
+    code, out, _ = _run_crisp(capsys, "status")
+    assert code == 0
+    deployment = next(line for line in out.splitlines() if line.startswith("05_deployment"))
+    assert deployment.split()[1:4] == ["up", "to", "date"], out

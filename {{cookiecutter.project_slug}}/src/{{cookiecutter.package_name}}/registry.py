@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from crisp.files import atomic_write_text, to_json
+
 from . import artifacts, model_card, paths
 
 REGISTRY = "models/registry"
@@ -387,7 +389,10 @@ def _write_pointer(
     }
     if event["action"] == "rollback":
         pointer["rolled_back_from"] = event["from"]
-    artifacts.save_json(_production_path(), pointer)
+    # Not logged as a phase output: `crisp promote` and `crisp rollback` change the pointer
+    # outside the pipeline, and that must not make phase 05 outdated (its re-run would promote
+    # its challenger again, undoing the user's choice).
+    atomic_write_text(_production_path(), to_json(pointer))
     return pointer
 
 

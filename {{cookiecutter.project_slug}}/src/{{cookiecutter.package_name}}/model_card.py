@@ -522,7 +522,7 @@ def _metric_figure(c: dict[str, Any]) -> Any:
     if c.get("success_threshold") is not None:
         threshold = float(c["success_threshold"])
         ax.axvline(threshold, color="tab:red", linestyle="--", label="success threshold")
-        ax.legend(loc="lower right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric} on the test split")
     ax.set_title(f"{metric}: model vs baseline" + (" vs production" if champion else ""))
@@ -547,7 +547,7 @@ def _per_class_figure(table: pd.DataFrame) -> Any:
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
     ax.set_title("Per class on the test split")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

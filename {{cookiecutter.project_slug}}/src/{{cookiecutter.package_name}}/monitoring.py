@@ -147,10 +147,10 @@ def drift_table(
     """Drift of each schema feature from `reference` (training data) to `current`.
 
     Columns: feature, kind, psi, psi_band, test, statistic, p_value, significant (p < p_value),
-    drifted, missing_reference, missing_current, type_issue. A feature drifts when its test is significant (p < p_value: not
-    sampling noise) and its PSI is at least psi_warning (large enough to matter). PSI alone is not
-    enough: on small samples (a few hundred rows) it exceeds psi_alert by chance. Sorted by psi,
-    largest first.
+    drifted, missing_reference, missing_current, type_issue. A feature drifts when its test is
+    significant (p < p_value: not sampling noise) and its PSI is at least psi_warning (large enough
+    to matter). PSI alone is not enough: on small samples (a few hundred rows) it exceeds psi_alert
+    by chance. Sorted by psi, largest first.
     """
     _check_thresholds(psi_warning, psi_alert, p_value)
     features = schema.get("features", {})

@@ -18,7 +18,16 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from trained_project import PROBLEM_TYPE, TARGET, Started, copy_of_trained, env, start, wait
+from trained_project import (
+    PROBLEM_TYPE,
+    SMALL_RUN,
+    TARGET,
+    Started,
+    copy_of_trained,
+    env,
+    start,
+    wait,
+)
 
 from {{ cookiecutter.package_name }} import (
     artifacts,
@@ -419,7 +428,7 @@ def test_promote_and_rollback_commands_go_both_ways(
     finally:
         registry.promote("v0001")
     # The user's choice is no pipeline change: phase 05 is not run again (it would re-promote).
-    code, out, _ = _run_crisp(capsys, "status")
+    code, out, _ = _run_crisp(capsys, "status", *SMALL_RUN)  # the parameters it was trained with
     assert code == 0
     deployment = next(line for line in out.splitlines() if line.startswith("05_deployment"))
     assert deployment.split()[1:4] == ["up", "to", "date"], out

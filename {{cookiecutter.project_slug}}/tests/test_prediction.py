@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from functools import cache
 from pathlib import Path
@@ -484,3 +485,20 @@ def test_a_corrupt_registry_is_refused_in_one_line(
     assert "crisp promote VERSION" in err or "crisp rollback" in err or "phase 05" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (served / "new.predictions.csv").exists()
+
+
+def test_promote_refuses_a_version_that_cannot_be_loaded(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, train_schema = _fitted("classification")
+    changed = copy.deepcopy(model).set_params(model__C=0.5)  # other content: a new version
+    second = registry.register(changed, {"model_name": "small"}, train_schema)
+    registry.model_file(second).write_text("hello", encoding="utf-8")
+    pointer = (served / "models" / "production.json").read_bytes()
+
+    code = cli.main(["promote", second])
+    _, err = capsys.readouterr()
+
+    assert code == 2
+    assert f"models/registry/{second}/model.skops" in err and err.count("\n") == 1
+    assert (served / "models" / "production.json").read_bytes() == pointer

@@ -298,6 +298,7 @@ def _promote(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     from . import registry
 
     before = registry.production_version()
+    registry.load_version(args.version)  # never promote a version that cannot be served
     pointer = registry.promote(args.version, via="crisp promote", reason=args.reason)
     if before == pointer["version"]:
         print(f"{pointer['version']} is already in production; nothing changed")

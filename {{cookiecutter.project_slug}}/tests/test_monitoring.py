@@ -423,3 +423,26 @@ def test_current_data_defaults_to_the_test_split_with_own_data(tmp_project: Path
         "", "", problem_type="classification", demo_rows=50, seed=1, shift=0.5
     )
     assert len(demo) == 50 and source == "demo sample (shift 0.5)"
+
+
+def test_date_features_are_compared_but_never_drift() -> None:
+    reference = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=300, freq="D")})
+    current = pd.DataFrame({"day": pd.date_range("2022-01-01", periods=100, freq="D").astype(str)})
+    feature_schema = {"features": {"day": {"kind": "categorical", "encoding": "datetime"}}}
+    (row,) = monitoring.drift_table(reference, current, feature_schema, **THRESHOLDS).to_dict(
+        orient="records"
+    )
+    assert (row["kind"], row["test"], row["type_issue"]) == ("datetime", "ks", "")
+    assert row["significant"] and row["psi"] > 0.25 and not row["drifted"]
+
+
+def test_many_valued_text_is_binned_by_its_most_frequent_values() -> None:
+    rng = np.random.default_rng(2)
+    names = [f"name {i}" for i in range(300)]
+    reference = pd.Series(rng.choice(names, 3000))
+    same = pd.Series(rng.choice(names, 1000))
+    assert monitoring.psi(reference, same, "categorical") < 0.1
+    unseen = pd.Series([f"new {i}" for i in range(1000)])
+    assert monitoring.psi(reference, unseen, "categorical") > 0.25
+    statistic, p = monitoring.chi2_test(reference, same)
+    assert p > 0.01

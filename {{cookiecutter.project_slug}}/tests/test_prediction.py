@@ -502,3 +502,51 @@ def test_promote_refuses_a_version_that_cannot_be_loaded(
     assert code == 2
     assert f"models/registry/{second}/model.skops" in err and err.count("\n") == 1
     assert (served / "models" / "production.json").read_bytes() == pointer
+
+
+def test_dates_text_and_words_in_numbers_are_read_as_in_training() -> None:
+    rng = np.random.default_rng(1)
+    n = 240
+    frame = pd.DataFrame(
+        {
+            "signup": pd.date_range("2020-01-01", periods=n, freq="D"),
+            "city": [f"city {i % 90}" for i in range(n)],
+            "amount": rng.normal(size=n),
+        }
+    )
+    y = (frame["amount"] + (frame["signup"].dt.month > 6) > 0.5).astype(int)
+    train_schema = {
+        "target": "y",
+        "problem_type": "classification",
+        "features": {
+            "signup": {"kind": "categorical", "encoding": "datetime", "min": "2020-01-01"},
+            "city": {"kind": "categorical", "encoding": "text", "categories": ["city 0"]},
+            "amount": {"kind": "numeric", "encoding": "numeric", "text_values": "missing"},
+        },
+        "formats": {"signup": "%Y-%m-%d"},
+    }
+    model = modelling.make_pipeline(
+        preparation.build_preprocessor(train_schema), LogisticRegression()
+    ).fit(frame, y)
+    new = pd.DataFrame(
+        {
+            "signup": ["2021-03-04", "someday", "2021-12-31"],
+            "city": ["city 3", "a city never seen", None],
+            "amount": ["0.5", "unknown", " 2 "],
+        }
+    )
+
+    result = prediction.predict_frame(model, new, train_schema, "classification")
+
+    assert len(result) == 3 and result[["proba_0", "proba_1"]].notna().all().all()
+    assert result.attrs["warnings"] == [
+        "column 'signup' holds values that are no date (1 row, first at data row 2): "
+        "'someday'; read as missing",
+        "column 'amount' holds text that is no number (1 row, first at data row 2): 'unknown'; "
+        "read as missing, as in training",
+    ]  # no warning for an unseen city: many-valued text takes any value
+    X, _ = prediction.validate_input(new, train_schema)
+    assert X["signup"].dtype.kind == "M" and X["amount"].tolist()[::2] == [0.5, 2.0]
+    strict = {**train_schema["features"]["amount"], "text_values": None}
+    with pytest.raises(prediction.PredictionInputError, match="'amount' must be numeric"):
+        prediction.validate_input(new, {**train_schema, "features": {"amount": strict}})

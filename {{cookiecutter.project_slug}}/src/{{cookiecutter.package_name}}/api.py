@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException
 
 from . import prediction
+from .schema import feature_encoding
 
 BATCH_KEY = "records"
 Message = MutableMapping[str, Any]
@@ -96,13 +97,16 @@ def _feature_field(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
         field = Field(..., alias=name, description=f"{kind}{span}")
         return (WholeNumber if integer else Number | None), field
     categories = list(info.get("categories", []))
-    described = ", ".join(map(str, categories))
-    field = Field(
-        ...,
-        alias=name,
-        description=f"category, one of: {described} (others are predicted with a warning)",
-        examples=categories[:1] or None,
-    )
+    encoding = feature_encoding(info)
+    if encoding == "datetime":
+        span = f"; training range {info['min']} to {info['max']}" if info.get("min") else ""
+        return Text, Field(..., alias=name, description=f"date or date-time as text{span}")
+    if encoding == "text":
+        described = "text (many distinct values in training: any text is taken)"
+    else:
+        listed = ", ".join(map(str, categories))
+        described = f"category, one of: {listed} (others are predicted with a warning)"
+    field = Field(..., alias=name, description=described, examples=categories[:1] or None)
     if categories and all(isinstance(c, bool) for c in categories):
         return Flag | None, field
     return Text, field

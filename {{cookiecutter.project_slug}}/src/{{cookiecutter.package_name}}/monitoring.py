@@ -4,6 +4,7 @@ performance on the labelled rows of current data, retrain recommendation."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ from . import metrics as metrics_
 EPSILON = 1e-4  # share given to empty bins so PSI stays finite
 MISSING = "(missing)"
 CLASS_MIX_NOTE = 0.10  # a predicted class share changing by this much is mentioned
+MAX_DRIFT_CATEGORIES = 20  # categories with a bin of their own in drift of many-valued text
+OTHER = "(other)"
 
 
 class MonitoringError(ValueError):
@@ -52,15 +55,35 @@ def _numeric_bins(reference: pd.Series, current: pd.Series, bins: int) -> tuple[
     return counts(ref), counts(cur)
 
 
+def _keys(values: pd.Series) -> pd.Series:
+    """Categories as comparable text (1, 1.0 and "1" alike, as in the schema), missing as one."""
+    from .schema import _key
+
+    return pd.Series(values).map(_key, na_action="ignore").astype("string").fillna(MISSING)
+
+
 def _category_bins(reference: pd.Series, current: pd.Series) -> tuple[pd.Series, ...]:
-    """Counts per category over the union of both samples, missing as its own category."""
-    ref = pd.Series(reference).astype("string").fillna(MISSING)
-    cur = pd.Series(current).astype("string").fillna(MISSING)
+    """Counts per category over the union of both samples, missing as its own category. With more
+    than MAX_DRIFT_CATEGORIES reference categories (many-valued text), the most frequent ones keep
+    their own bin and the rest, unseen values included, share OTHER."""
+    ref, cur = _keys(reference), _keys(current)
+    frequent = ref.value_counts()
+    if len(frequent) > MAX_DRIFT_CATEGORIES:
+        kept = set(frequent.index[:MAX_DRIFT_CATEGORIES]) | {MISSING}
+        ref, cur = ref.where(ref.isin(kept), OTHER), cur.where(cur.isin(kept), OTHER)
     categories = sorted(set(ref.unique()) | set(cur.unique()))
     return (
         ref.value_counts().reindex(categories, fill_value=0),
         cur.value_counts().reindex(categories, fill_value=0),
     )
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """Dates (datetime values or date text) as seconds since 1970, missing when no date."""
+    with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(pd.Series(values), errors="coerce", utc=True)
+    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 
 def psi(reference: pd.Series, current: pd.Series, kind: str, bins: int = 10) -> float:
@@ -163,16 +186,21 @@ def drift_table(
     if current.empty:
         raise MonitoringError("The current data has no rows; check monitoring.current_data_path.")
 
+    from .schema import feature_encoding
+
     rows = []
     for feature, spec in features.items():
-        kind = spec["kind"]
-        ref = reference[feature]
+        # Dates are compared as points in time; newer data is newer by nature, so a date feature
+        # is reported but never counted as drifted.
+        dated = feature_encoding(spec) == "datetime"
+        kind = "datetime" if dated else spec["kind"]
+        ref = _timestamps(reference[feature]) if dated else reference[feature]
         row: dict[str, Any] = {
             "feature": feature,
             "kind": kind,
             "psi": float("nan"),
             "psi_band": "none",
-            "test": "ks" if kind == "numeric" else "chi2",
+            "test": "chi2" if kind == "categorical" else "ks",
             "statistic": float("nan"),
             "p_value": float("nan"),
             "significant": False,
@@ -185,19 +213,19 @@ def drift_table(
             row["type_issue"] = "column missing in current data"
             rows.append(row)
             continue
-        cur = current[feature]
-        test = ks_test if kind == "numeric" else chi2_test
+        cur = _timestamps(current[feature]) if dated else current[feature]
+        test = chi2_test if kind == "categorical" else ks_test
         statistic, p = test(ref, cur)
-        value = psi(ref, cur, kind)
+        value = psi(ref, cur, "categorical" if kind == "categorical" else "numeric")
         row.update(
             psi=value,
             psi_band=psi_band(value, psi_warning, psi_alert),
             statistic=statistic,
             p_value=p,
             significant=bool(p < p_value),
-            drifted=bool(p < p_value and value >= psi_warning),
+            drifted=bool(p < p_value and value >= psi_warning and not dated),
             missing_current=float(cur.isna().mean()),
-            type_issue=_type_issue(ref, cur, kind),
+            type_issue="" if dated else _type_issue(ref, cur, kind),
         )
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -530,7 +530,7 @@ def test_render_draws_the_figures_and_the_html_embeds_them(problem_type: str) ->
 def test_per_class_table_counts_each_class() -> None:
     table = model_card.per_class_table(["a", "a", "b", "c"], ["a", "b", "b", "c"], ["a", "b", "c"])
     assert table["class"].tolist() == ["a", "b", "c"]
-    assert table["support"].tolist() == [2, 1, 1]
+    assert table["rows"].tolist() == [2, 1, 1]
     assert table["precision"].tolist() == [1.0, 0.5, 1.0]
     assert table["recall"].tolist() == [0.5, 1.0, 1.0]
 

@@ -408,9 +408,9 @@ def _caveats(c: dict[str, Any]) -> list[str]:
                 "its figures are uncertain."
             )
     for row in _records(c.get("per_class")):
-        if row.get("support") is not None and row["support"] < SMALL_SLICE:
+        if row.get("rows") is not None and row["rows"] < SMALL_SLICE:
             notes.append(
-                f"- Class `{row.get('class')}` has only {row['support']} test rows; "
+                f"- Class `{row.get('class')}` has only {row['rows']} test rows; "
                 "its figures are uncertain."
             )
     robustness = c.get("robustness") or {}
@@ -476,7 +476,8 @@ def build_model_card(context: dict[str, Any]) -> str:
 
 
 def per_class_table(y_true: Any, y_pred: Any, classes: Sequence[Any] | None = None) -> pd.DataFrame:
-    """Precision, recall, F1 and support (test rows) per class."""
+    """Per class: rows (test rows of the class), precision, recall and F1 (the columns of phase
+    04's per-class table, used when the evaluation record has none)."""
     from sklearn.metrics import precision_recall_fscore_support
 
     labels = (
@@ -488,10 +489,10 @@ def per_class_table(y_true: Any, y_pred: Any, classes: Sequence[Any] | None = No
     return pd.DataFrame(
         {
             "class": [str(label) for label in labels],
+            "rows": support.astype(int),
             "precision": precision.astype(float),
             "recall": recall.astype(float),
             "f1": f1.astype(float),
-            "support": support.astype(int),
         }
     )
 
@@ -541,9 +542,7 @@ def _per_class_figure(table: pd.DataFrame) -> Any:
         (0.27, "f1", "tab:green"),
     ):
         ax.barh(y + offset, table[column], height=0.26, color=color, label=column)
-    ax.set_yticks(
-        y, [f"{k} (n={n})" for k, n in zip(table["class"], table["support"], strict=True)]
-    )
+    ax.set_yticks(y, [f"{k} (n={n})" for k, n in zip(table["class"], table["rows"], strict=True)])
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
     ax.set_title("Per class on the test split")

@@ -11,10 +11,10 @@ TEST_PROJECT := $(TEST_DIR)/customer-churn
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench clean
+.PHONY: help setup demo test lint bench bench-scale clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(BIN)/.ready: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required: make demo PYTHON=python3.11")'
@@ -35,6 +35,8 @@ test: setup  ## Run the template's tests (bakes projects, runs their tests and p
 	rm -rf $(TEST_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(TEST_DIR) .
 	$(MAKE) -C $(TEST_PROJECT) setup
+	# Test tool of the integration group only (two workers; not a dependency of the project).
+	$(BIN)/uv pip install --quiet --python $(TEST_PROJECT)/.venv/bin/python "pytest-xdist>=3.6"
 	CRISP_TEST_PROJECT=$(CURDIR)/$(TEST_PROJECT) $(BIN)/python tests/run.py $(PYTEST_ARGS)
 
 lint: setup  ## Lint the template's own Python (hooks, tests, bench)
@@ -43,6 +45,10 @@ lint: setup  ## Lint the template's own Python (hooks, tests, bench)
 
 bench: setup  ## Benchmark the runner against plain Python and papermill
 	$(BIN)/python bench/bench_pipeline.py
+
+BENCH_SCALE_ARGS ?=
+bench-scale: setup  ## Pipeline at default parameters on 100k/1M/10M rows (BENCH_SCALE_ARGS="--rows 100000")
+	$(BIN)/python bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
 clean:  ## Remove build/ and .venv
 	rm -rf build $(VENV)

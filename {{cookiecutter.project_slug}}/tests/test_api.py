@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import re
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,12 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
+import uvicorn
 from crisp.files import to_jsonable
+from sklearn.linear_model import LogisticRegression
 from trained_project import KEY_COLUMNS, PROBLEM_TYPE, TARGET, crisp_command, env, trained
 
-from {{ cookiecutter.package_name }} import artifacts, data, prediction
+from {{ cookiecutter.package_name }} import api, artifacts, data, modelling, prediction, preparation, schema
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
 
@@ -181,7 +186,7 @@ def test_bad_records_get_422_with_one_entry_per_field(server: str, project: Path
     errors = {e["field"]: e for e in body["detail"]}
     missing = next(k for k in record if k not in (numeric, categorical))
     assert set(errors) == {numeric, categorical, "surprise", missing}
-    assert errors[numeric]["type"] == "float_parsing"
+    assert errors[numeric]["type"] == "float_type"  # strict: text is no number
     assert errors[categorical]["type"] == "string_type"
     assert errors["surprise"]["msg"] == "Extra inputs are not permitted"
     assert errors[missing]["msg"] == "Field required"
@@ -234,3 +239,136 @@ def test_too_large_bodies_get_413_declared_or_streamed(server: str) -> None:
     assert response.status == 413
     assert "larger than 20000 bytes" in json.loads(response.read())["detail"]
     connection.close()
+
+
+# ---------------------------------------------------------------- strict types, bad bodies
+
+
+def _feature_info(project: Path) -> dict[str, dict[str, Any]]:
+    return json.loads((project / artifacts.CATALOG["feature_schema"]).read_text())["features"]
+
+
+def test_numbers_must_be_json_numbers(server: str, project: Path) -> None:
+    features = _feature_info(project)
+    decimal = next(
+        n for n, i in features.items() if i["kind"] == "numeric" and not api.is_integer(i)
+    )
+    record = _features(_records(1)[0])
+    for value in ("80.5", True, "NaN"):
+        status, body = _request(f"{server}/predict", {**record, decimal: value})
+        assert status == 422, value
+        assert [(e["field"], e["type"]) for e in body["detail"]] == [(decimal, "float_type")]
+    status, _ = _request(f"{server}/predict", {**record, decimal: 80})  # an integer is a number
+    assert status == 200
+
+
+def test_whole_number_features_refuse_fractions(server: str, project: Path) -> None:
+    features = _feature_info(project)
+    whole = next(n for n, i in features.items() if i["kind"] == "numeric" and api.is_integer(i))
+    record = _features(_records(1)[0])
+    status, body = _request(f"{server}/predict", {**record, whole: 12.7})
+    assert status == 422
+    (error,) = body["detail"]
+    assert (error["field"], error["type"]) == (whole, "int_from_float")
+    assert "whole number" in error["msg"]
+    for value in (12, 12.0, None):
+        status, _ = _request(f"{server}/predict", {**record, whole: value})
+        assert status == 200, value
+
+
+def test_categories_must_be_text_and_valid_unicode(server: str, project: Path) -> None:
+    categorical = _feature_of_kind(project, "categorical")
+    record = _features(_records(1)[0])
+    status, body = _request(f"{server}/predict", {**record, categorical: True})
+    assert status == 422 and body["detail"][0]["type"] == "string_type"
+    text = json.dumps({**record, categorical: "PLACEHOLDER"}).replace("PLACEHOLDER", "\\ud800x")
+    status, body = _request(f"{server}/predict", raw=text.encode())
+    assert status == 422
+    assert [(e["field"], e["type"]) for e in body["detail"]] == [(categorical, "string_unicode")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (b'{"\\udcff": 1}', "string_unicode"),  # a field name no UTF-8 can carry
+        (b"\xff\xfe not utf-8", "json_invalid"),
+        (b'{"records": [' * 50 + b"]" * 50 + b"}" * 50, "json_invalid"),
+        (b"", "missing"),
+    ],
+    ids=["surrogate name", "not utf-8", "unbalanced", "empty"],
+)
+def test_malformed_bodies_get_422_in_the_documented_format(
+    server: str, raw: bytes, kind: str
+) -> None:
+    status, body = _request(f"{server}/predict", raw=raw)
+    assert status == 422
+    assert body["detail"] and all(
+        set(entry) == {"field", "loc", "msg", "type"} for entry in body["detail"]
+    )
+    assert body["detail"][0]["type"] == kind
+
+
+def test_api_docs_are_served_from_local_files(server: str) -> None:
+    with urllib.request.urlopen(f"{server}/docs", timeout=30) as response:
+        page = response.read().decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(src.startswith("/") for src in sources), sources
+    assert "cdn" not in page.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        (url,) = [src for src in sources if src.endswith(asset)]
+        with urllib.request.urlopen(f"{server}{url}", timeout=30) as response:
+            assert response.status == 200 and len(response.read()) > 10_000
+    with urllib.request.urlopen(f"{server}/redoc", timeout=30) as response:
+        assert "cdn" not in response.read().decode().lower()
+
+
+# ---------------------------------------------------------------- a multiclass model, served
+
+
+@pytest.fixture(scope="module")
+def multiclass_server() -> Iterator[tuple[str, list[str]]]:
+    """A three-class model with text labels served by uvicorn on a free port (in a thread)."""
+    rng = np.random.default_rng(0)
+    classes = ["setosa", "versicolor", "virginica"]
+    frame = pd.DataFrame({"width": rng.normal(size=150), "colour": rng.choice(["a", "b"], 150)})
+    frame["species"] = [classes[i] for i in np.digitize(frame["width"], [-0.4, 0.4])]
+    train_schema = schema.infer_schema(frame, "species", "classification")
+    X, y = preparation.xy(frame, "species")
+    model = modelling.make_pipeline(
+        preparation.build_preprocessor(train_schema), LogisticRegression()
+    ).fit(X, y)
+    app = api.create_app(
+        model,
+        {"version": "v0007", "model_name": "iris", "problem_type": "classification"},
+        train_schema,
+        max_batch=10,
+        max_body_bytes=10_000,
+    )
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", classes
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_multiclass_probabilities_are_named_by_class(
+    multiclass_server: tuple[str, list[str]],
+) -> None:
+    url, classes = multiclass_server
+    status, body = _request(
+        f"{url}/predict",
+        {"records": [{"width": -1.0, "colour": "a"}, {"width": 1.2, "colour": "b"}]},
+    )
+    assert status == 200, body
+    first, second = body["predictions"]
+    assert list(first) == ["prediction", *(f"proba_{c}" for c in classes)]
+    assert first["prediction"] == "setosa" and second["prediction"] == "virginica"
+    assert sum(first[f"proba_{c}"] for c in classes) == pytest.approx(1.0)

@@ -1,4 +1,5 @@
-"""Metric registry, candidates, repeated cross-validation and tuning."""
+"""Metric registry, the task, candidates, the selection sample, cross-validation, tuning and the
+final fit."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import datasets
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }} import data, metrics, modelling, preparation, schema
+from {{ cookiecutter.package_name }} import data, metrics, modelling, parallel, preparation, schema
+from {{ cookiecutter.package_name }}.metrics import Task
 
 
 def _prepared(problem_type: str, rows: int = 400) -> tuple[pd.DataFrame, pd.Series, dict]:
@@ -33,6 +37,21 @@ def regression() -> tuple[pd.DataFrame, pd.Series, dict]:
     return _prepared("regression")
 
 
+@pytest.fixture(scope="module")
+def wine() -> tuple[pd.DataFrame, pd.Series, dict]:
+    """scikit-learn's wine table: 3 classes, labels as text."""
+    bunch = datasets.load_wine(as_frame=True)
+    frame = bunch.frame.assign(
+        target=bunch.frame["target"].map(dict(enumerate(bunch.target_names)))
+    )
+    X, y = preparation.xy(frame, "target")
+    return X, y, schema.infer_schema(frame, "target", "classification")
+
+
+def _task(problem_type: str, metric: str, y: pd.Series) -> Task:
+    return Task.create(problem_type=problem_type, metric=metric, target=str(y.name), y=y)
+
+
 # ---------------------------------------------------------------- metrics
 
 
@@ -41,11 +60,16 @@ def test_registry_covers_both_problem_types() -> None:
         "roc_auc",
         "average_precision",
         "f1",
+        "f1_macro",
         "accuracy",
         "balanced_accuracy",
+        "log_loss",
     }
     assert metrics.names("regression") == ["rmse", "mae", "r2"]
     assert all(m.problem_type in metrics.PROBLEM_TYPES for m in metrics.METRICS.values())
+    ceilings = {name: m.best for name, m in metrics.METRICS.items()}
+    assert ceilings["roc_auc"] == ceilings["r2"] == ceilings["accuracy"] == 1.0
+    assert ceilings["rmse"] == ceilings["log_loss"] == 0.0
 
 
 def test_get_metric_rejects_unknown_names_listing_the_allowed_ones() -> None:
@@ -53,7 +77,8 @@ def test_get_metric_rejects_unknown_names_listing_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match="roc_auc") as error:
         metrics.get_metric("rmse", "classification")
     assert "average_precision" in str(error.value)
-    with pytest.raises(ValueError, match="problem_type"):
+    assert "business_understanding.primary_metric" in str(error.value)
+    with pytest.raises(ValueError, match="shared.problem_type"):
         metrics.get_metric("rmse", "ranking")
 
 
@@ -77,19 +102,71 @@ def test_binary_metrics_with_string_labels_use_the_larger_label_as_positive() ->
     assert metrics.score("roc_auc", y, pred, score) == pytest.approx(
         skm.roc_auc_score(y == "Yes", score)
     )
+    assert metrics.score("f1_macro", y, pred) == pytest.approx(
+        skm.f1_score(y, pred, average="macro")
+    )
 
 
-def test_multiclass_metrics_use_the_probability_matrix() -> None:
-    y = np.array(["a", "b", "c", "a", "b", "c"])
-    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]] * 2)
-    pred = np.array(["a", "b", "c"] * 2)
-    assert metrics.score("roc_auc", y, pred, proba) == pytest.approx(1.0)
-    assert metrics.score("f1", y, pred) == pytest.approx(1.0)
+def test_multiclass_metrics_are_one_vs_rest_macro_averages() -> None:
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b", "c"] * 20)
+    proba = rng.dirichlet([1, 1, 1], size=len(y))
+    proba[np.arange(len(y)), np.searchsorted(["a", "b", "c"], y)] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    pred = np.array(["a", "b", "c"])[proba.argmax(axis=1)]
+    assert metrics.score("roc_auc", y, pred, proba) == pytest.approx(
+        skm.roc_auc_score(y, proba, multi_class="ovr")
+    )
+    expected_ap = np.mean(
+        [skm.average_precision_score(y == c, proba[:, i]) for i, c in enumerate("abc")]
+    )
+    assert metrics.score("average_precision", y, pred, proba) == pytest.approx(expected_ap)
+    macro = skm.f1_score(y, pred, average="macro")
+    assert (
+        metrics.score("f1", y, pred) == metrics.score("f1_macro", y, pred) == pytest.approx(macro)
+    )
+    assert metrics.score("balanced_accuracy", y, pred) == pytest.approx(
+        skm.balanced_accuracy_score(y, pred)
+    )
 
 
-def test_undefined_metric_is_nan_and_missing_scores_too() -> None:
-    assert math.isnan(metrics.score("roc_auc", np.array([1, 1]), None, np.array([0.2, 0.8])))
-    assert math.isnan(metrics.score("roc_auc", np.array([0, 1]), np.array([0, 1])))
+@pytest.mark.parametrize(
+    ("metric", "y_true", "y_pred", "y_score", "labels", "reason"),
+    [
+        (
+            "roc_auc",
+            [1, 1, 1],
+            [1, 0, 1],
+            [0.2, 0.8, 0.6],
+            None,
+            "only one class (1) among these 3",
+        ),
+        ("roc_auc", [0, 1], [0, 1], None, None, "needs predicted probabilities"),
+        ("log_loss", ["a"], ["a"], None, ["a", "b"], "needs predicted probabilities"),
+        (
+            "roc_auc",
+            ["a", "b", "a"],
+            ["a", "b", "b"],
+            np.eye(3),
+            ["a", "b", "c"],
+            "class 'c' absent",
+        ),
+        ("f1", ["No", "No"], ["No", "No"], None, ["No", "Yes"], "positive class 'Yes'"),
+        ("r2", [3.0], [2.5], None, None, "fewer than two rows"),
+        ("accuracy", [], [], None, None, "no rows"),
+    ],
+)
+def test_undefined_metrics_give_a_reason(metric, y_true, y_pred, y_score, labels, reason) -> None:
+    value, why = metrics.measure(metric, np.asarray(y_true), np.asarray(y_pred), y_score, labels)
+    assert value is None and reason in why
+    assert math.isnan(
+        metrics.score(metric, np.asarray(y_true), np.asarray(y_pred), y_score, labels)
+    )
+
+
+def test_defined_metric_has_no_reason() -> None:
+    value, why = metrics.measure("balanced_accuracy", np.array([1, 1]), np.array([1, 0]))
+    assert value == pytest.approx(0.5) and why is None
 
 
 def test_scorer_is_greater_is_better_and_converts_back(regression) -> None:
@@ -102,6 +179,51 @@ def test_scorer_is_greater_is_better_and_converts_back(regression) -> None:
     )
 
 
+# ---------------------------------------------------------------- the task
+
+
+@pytest.mark.parametrize(
+    ("values", "labels", "positive"),
+    [
+        (["No", "Yes", None, "No"], ("No", "Yes"), "Yes"),
+        ([True, False, True], (False, True), True),
+        ([2, 0, 1, 1], (0, 1, 2), None),
+        (["setosa", "virginica", "versicolor"], ("setosa", "versicolor", "virginica"), None),
+    ],
+)
+def test_task_takes_text_boolean_and_integer_labels(values, labels, positive) -> None:
+    task = Task.create(problem_type="classification", metric="roc_auc", y=pd.Series(values))
+    assert task.labels == labels
+    assert task.multiclass is (len(labels) > 2)
+    assert task.positive_label == positive
+    assert all(type(label) in (str, bool, int) for label in task.labels)  # JSON-friendly
+    assert task.to_dict()["classes"] == list(labels)
+    assert f"{len(labels)} classes" in task.describe()
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "metric", "y", "message"),
+    [
+        ("classification", "roc_auc", pd.Series(["a", "a"]), "1 class ('a'); classification needs"),
+        ("classification", "roc_auc", pd.Series(["a", 1, "b"]), "mixes value types"),
+        ("regression", "r2", pd.Series(["cheap", "dear"]), "set shared.problem_type"),
+        ("regression", "r2", pd.Series([True, False]), "is not numeric"),
+        ("regression", "roc_auc", None, "business_understanding.primary_metric"),
+        ("clustering", "r2", None, "shared.problem_type"),
+    ],
+)
+def test_task_refuses_what_it_cannot_judge(problem_type, metric, y, message) -> None:
+    with pytest.raises(metrics.MetricError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Task.create(problem_type=problem_type, metric=metric, target="t", y=y)
+
+
+def test_task_knows_the_ceiling_and_the_direction() -> None:
+    task = Task.create(problem_type="regression", metric="rmse")
+    assert task.at_ceiling(0.0) and not task.at_ceiling(0.1) and not task.at_ceiling(None)
+    assert task.improvement(10.0, 12.0) == pytest.approx(2.0)
+    assert Task.create(problem_type="classification", metric="accuracy").at_ceiling(1.0)
+
+
 # ---------------------------------------------------------------- candidates
 
 
@@ -112,12 +234,21 @@ def test_candidates_are_built_seeded_with_small_grids(problem_type: str) -> None
     )
     assert set(modelling.CANDIDATES[problem_type]) == expected
     for spec in modelling.CANDIDATES[problem_type].values():
-        estimator = spec.factory(7)
+        estimator = spec.factory(7, 1000)
         assert spec.interpretability in {"high", "medium", "low"}
         assert all(key.startswith("model__") for key in spec.param_distributions)
         assert 1 < spec.grid_size <= 50
         if "random_state" in estimator.get_params():
             assert estimator.get_params()["random_state"] == 7
+
+
+@pytest.mark.parametrize("problem_type", ["classification", "regression"])
+def test_candidates_bound_their_cost_on_many_rows(problem_type: str) -> None:
+    specs = modelling.CANDIDATES[problem_type]
+    assert specs["random_forest"].factory(0, 1000).max_samples is None
+    many = specs["random_forest"].factory(0, 2_000_000)
+    assert many.max_samples * 2_000_000 == pytest.approx(modelling.TREE_ROWS)
+    assert specs["hist_gradient_boosting"].factory(0, 10).early_stopping == "auto"
 
 
 def test_baseline_and_pipeline(classification) -> None:
@@ -133,13 +264,60 @@ def test_baseline_and_pipeline(classification) -> None:
     assert pipeline.named_steps["preprocess"] is not preprocessor
 
 
+# ---------------------------------------------------------------- the selection sample
+
+
+def test_selection_sample_keeps_every_row_of_a_small_table(classification, capsys) -> None:
+    X, y, _ = classification
+    task = _task("classification", "roc_auc", y)
+    X_s, y_s = modelling.selection_sample(X, y, task=task, max_rows=1000, seed=0)
+    assert X_s is X and y_s is y
+    assert "on all 400 training rows" in capsys.readouterr().out
+
+
+def test_selection_sample_is_stratified_bounded_and_keeps_rare_classes(capsys) -> None:
+    y = pd.Series(["common"] * 9000 + ["medium"] * 990 + ["rare"] * 10, name="label")
+    X = pd.DataFrame({"x": np.arange(len(y))})
+    task = _task("classification", "accuracy", y)
+    X_s, y_s = modelling.selection_sample(X, y, task=task, max_rows=1000, seed=3)
+    counts = y_s.value_counts()
+    assert counts["common"] == 900 and counts["medium"] == 99
+    assert counts["rare"] == 10  # every row of a class smaller than min_per_class
+    assert (X_s["x"].to_numpy() == y_s.index.to_numpy()).all()  # rows stay aligned
+    again, _ = modelling.selection_sample(X, y, task=task, max_rows=1000, seed=3)
+    assert again.index.equals(X_s.index)  # the seed decides
+    out = capsys.readouterr().out
+    assert "stratified sample of 1,009 of 10,000 training rows" in out
+    assert "modelling.selection_rows" in out and "refit on all rows" in out
+
+
+def test_selection_sample_for_regression_and_bad_size(regression) -> None:
+    X, y, _ = regression
+    task = _task("regression", "rmse", y)
+    X_s, y_s = modelling.selection_sample(X, y, task=task, max_rows=150, seed=0)
+    assert len(X_s) == len(y_s) == 150 and X_s.index.is_unique
+    with pytest.raises(ValueError, match="modelling.selection_rows"):
+        modelling.selection_sample(X, y, task=task, max_rows=10, seed=0)
+
+
 # ---------------------------------------------------------------- cross-validation
 
 
-def test_cross_validation_table_classification(classification) -> None:
+def test_cross_validation_equals_scikit_learn_and_prints_a_line_per_model(
+    classification, capsys
+) -> None:
     X, y, feature_schema = classification
+    task = _task("classification", "roc_auc", y)
+    preprocessor = preparation.build_preprocessor(feature_schema)
     table = modelling.cross_validate_candidates(
-        X, y, feature_schema, "classification", "roc_auc", ["logistic_regression"], 3, 2, 0
+        X,
+        y,
+        task=task,
+        preprocessor=preprocessor,
+        candidates=["logistic_regression"],
+        folds=3,
+        repeats=2,
+        seed=0,
     )
     assert list(table.columns) == [
         "model",
@@ -151,26 +329,84 @@ def test_cross_validation_table_classification(classification) -> None:
     ]
     assert list(table["model"]) == ["logistic_regression", "baseline"]  # best first
     assert (table["n_scores"] == 6).all()
-    baseline = table.set_index("model").loc["baseline"]
-    assert baseline["score_mean"] == pytest.approx(0.5)
-    assert table.loc[0, "score_mean"] > 0.7
-    assert modelling.select_best(table, "roc_auc", "classification") == "logistic_regression"
+    spec = modelling.CANDIDATES["classification"]["logistic_regression"]
+    reference = cross_validate(
+        modelling.make_pipeline(preprocessor, spec.factory(0, len(y))),
+        X,
+        y,
+        cv=modelling._repeated_splits(X, y, task, 3, 2, 0),
+        scoring="roc_auc",
+    )["test_score"]
+    best = table.iloc[0]
+    assert best["score_mean"] == pytest.approx(reference.mean())
+    assert best["score_std"] == pytest.approx(reference.std(ddof=1))
+    assert table.set_index("model").loc["baseline", "score_mean"] == pytest.approx(0.5)
+    assert modelling.select_best(table, task=task) == "logistic_regression"
+    out = capsys.readouterr().out
+    assert "cross-validating 2 models x 6 folds" in out
+    assert "  logistic_regression: roc_auc 0." in out and "  baseline: roc_auc 0.5000" in out
+
+
+def test_multiclass_text_labels_are_cross_validated_stratified(wine) -> None:
+    X, y, feature_schema = wine
+    task = _task("classification", "roc_auc", y)
+    assert task.multiclass
+    table = modelling.cross_validate_candidates(
+        X,
+        y,
+        task=task,
+        preprocessor=preparation.build_preprocessor(feature_schema),
+        candidates=["logistic_regression"],
+        folds=3,
+        repeats=1,
+        seed=0,
+    )
+    scores = table.set_index("model")["score_mean"]
+    assert scores["logistic_regression"] > 0.95 and scores["baseline"] == pytest.approx(0.5)
+    for _train, test in modelling._repeated_splits(X, y, task, 3, 1, 0):
+        shares = y.iloc[test].value_counts(normalize=True)
+        assert (shares - y.value_counts(normalize=True)).abs().max() < 0.05
 
 
 def test_cross_validation_table_regression_reports_positive_errors(regression) -> None:
     X, y, feature_schema = regression
     table = modelling.cross_validate_candidates(
-        X, y, feature_schema, "regression", "rmse", ["ridge"], 2, 1, 0
+        X,
+        y,
+        task=_task("regression", "rmse", y),
+        preprocessor=preparation.build_preprocessor(feature_schema),
+        candidates=["ridge"],
+        folds=2,
+        repeats=1,
+        seed=0,
     )
     assert (table["score_mean"] > 0).all()
     assert list(table["model"]) == ["ridge", "baseline"]  # lower rmse first
     assert table["score_mean"].is_monotonic_increasing
 
 
+def test_parallel_cross_validation_equals_the_sequential_one(classification) -> None:
+    X, y, feature_schema = classification
+    kwargs = {
+        "task": _task("classification", "accuracy", y),
+        "preprocessor": preparation.build_preprocessor(feature_schema),
+        "candidates": ["logistic_regression", "random_forest"],
+        "folds": 2,
+        "repeats": 1,
+        "seed": 0,
+    }
+    sequential = modelling.cross_validate_candidates(X, y, **kwargs)
+    two = modelling.cross_validate_candidates(
+        X, y, compute=parallel.Compute(kind="local", n_jobs=2), **kwargs
+    )
+    columns = ["model", "score_mean", "score_std", "n_scores"]
+    pd.testing.assert_frame_equal(sequential[columns], two[columns])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"names": ["svm"]}, "logistic_regression, random_forest"),
+        ({"candidates": ["svm"]}, "logistic_regression, random_forest"),
         ({"folds": 1}, "cv_folds"),
         ({"repeats": 0}, "cv_repeats"),
         ({"folds": 10_000}, "cv_folds"),
@@ -178,18 +414,14 @@ def test_cross_validation_table_regression_reports_positive_errors(regression) -
 )
 def test_cross_validation_rejects_bad_parameters(classification, kwargs, message) -> None:
     X, y, feature_schema = classification
-    args = {"names": ["logistic_regression"], "folds": 2, "repeats": 1, **kwargs}
+    args = {"candidates": ["logistic_regression"], "folds": 2, "repeats": 1, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
         modelling.cross_validate_candidates(
             X,
             y,
-            feature_schema,
-            "classification",
-            "roc_auc",
-            args["names"],
-            args["folds"],
-            args["repeats"],
-            0,
+            task=_task("classification", "roc_auc", y),
+            preprocessor=preparation.build_preprocessor(feature_schema),
+            **args,
         )
 
 
@@ -197,9 +429,16 @@ def test_folds_beyond_the_rarest_class_are_refused(classification) -> None:
     X, y, feature_schema = classification
     y = y.copy()
     y.iloc[:2] = 2  # a third class with two rows
-    with pytest.raises(ValueError, match="rarest class"):
+    with pytest.raises(ValueError, match="rows of the rarest class \\(2\\)"):
         modelling.cross_validate_candidates(
-            X, y, feature_schema, "classification", "accuracy", [], 3, 1, 0
+            X,
+            y,
+            task=_task("classification", "accuracy", y),
+            preprocessor=preparation.build_preprocessor(feature_schema),
+            candidates=[],
+            folds=3,
+            repeats=1,
+            seed=0,
         )
 
 
@@ -207,31 +446,102 @@ def test_select_best_ignores_the_baseline_and_order() -> None:
     table = pd.DataFrame(
         {"model": ["baseline", "ridge", "random_forest"], "score_mean": [1.0, 5.0, 4.0]}
     )
-    assert modelling.select_best(table, "rmse", "regression") == "random_forest"
-    assert modelling.select_best(table, "r2", "regression") == "ridge"
+    rmse, r2 = (Task.create(problem_type="regression", metric=m) for m in ("rmse", "r2"))
+    assert modelling.select_best(table, task=rmse) == "random_forest"
+    assert modelling.select_best(table, task=r2) == "ridge"
     with pytest.raises(ValueError, match="modelling.candidates"):
-        modelling.select_best(table.head(1), "rmse", "regression")
+        modelling.select_best(table.head(1), task=rmse)
 
 
-# ---------------------------------------------------------------- tuning
+def test_cv_variation_is_relative_for_unbounded_errors() -> None:
+    row = pd.Series({"score_mean": 200.0, "score_std": 10.0})
+    rmse = Task.create(problem_type="regression", metric="rmse")
+    assert modelling.cv_variation(row, task=rmse) == pytest.approx(0.05)
+    r2 = Task.create(problem_type="regression", metric="r2")
+    assert modelling.cv_variation(row, task=r2) == pytest.approx(10.0)
 
 
-def test_tune_clips_iterations_to_the_grid_and_refits(classification) -> None:
+# ---------------------------------------------------------------- tuning and the final fit
+
+
+def test_tune_samples_like_randomized_search_and_ranks_the_settings(classification, capsys) -> None:
     X, y, feature_schema = classification
-    model, table = modelling.tune(
-        "logistic_regression", X, y, feature_schema, "classification", "roc_auc", 50, 2, 0
+    task = _task("classification", "roc_auc", y)
+    preprocessor = preparation.build_preprocessor(feature_schema)
+    best, table = modelling.tune(
+        "random_forest",
+        X,
+        y,
+        task=task,
+        preprocessor=preprocessor,
+        iterations=3,
+        folds=2,
+        seed=5,
     )
-    grid = modelling.CANDIDATES["classification"]["logistic_regression"].grid_size
-    assert len(table) == grid
+    spec = modelling.CANDIDATES["classification"]["random_forest"]
+    search = RandomizedSearchCV(
+        modelling.make_pipeline(preprocessor, spec.factory(5, len(y) // 2)),
+        spec.param_distributions,
+        n_iter=3,
+        scoring="roc_auc",
+        cv=StratifiedKFold(n_splits=2, shuffle=True, random_state=5),
+        random_state=5,
+        refit=False,
+    ).fit(X, y)
+    assert best == search.best_params_
+    assert sorted(table["score_mean"]) == pytest.approx(
+        sorted(search.cv_results_["mean_test_score"])
+    )
     assert list(table.columns) == ["params", "score_mean", "score_std", "fit_time_s", "rank"]
+    assert table["rank"].is_monotonic_increasing and table.loc[0, "rank"] == 1
+    assert table.loc[0, "params"] == {k.removeprefix("model__"): v for k, v in best.items()}
+    assert "tuning random_forest: 3 settings x 2 folds" in capsys.readouterr().out
+
+
+def test_tune_clips_iterations_to_the_grid(classification) -> None:
+    X, y, feature_schema = classification
+    _, table = modelling.tune(
+        "logistic_regression",
+        X,
+        y,
+        task=_task("classification", "roc_auc", y),
+        preprocessor=preparation.build_preprocessor(feature_schema),
+        iterations=50,
+        folds=2,
+        seed=0,
+    )
+    assert len(table) == modelling.CANDIDATES["classification"]["logistic_regression"].grid_size
     assert set(table.loc[0, "params"]) == {"C"}
-    assert table["rank"].is_monotonic_increasing
-    assert table["score_mean"].between(0.5, 1.0).all()
-    assert table.loc[0, "params"]["C"] == model.named_steps["model"].C
-    assert model.predict_proba(X).shape == (len(X), 2)  # refitted on all rows
 
 
 def test_tune_rejects_zero_iterations(regression) -> None:
     X, y, feature_schema = regression
     with pytest.raises(ValueError, match="search_iterations"):
-        modelling.tune("ridge", X, y, feature_schema, "regression", "rmse", 0, 2, 0)
+        modelling.tune(
+            "ridge",
+            X,
+            y,
+            task=_task("regression", "rmse", y),
+            preprocessor=preparation.build_preprocessor(feature_schema),
+            iterations=0,
+            folds=2,
+            seed=0,
+        )
+
+
+def test_fit_final_uses_the_parameters_and_every_row(wine, capsys) -> None:
+    X, y, feature_schema = wine
+    model = modelling.fit_final(
+        "random_forest",
+        {"model__max_depth": 6, "model__min_samples_leaf": 3},
+        X,
+        y,
+        task=_task("classification", "accuracy", y),
+        preprocessor=preparation.build_preprocessor(feature_schema),
+        seed=1,
+    )
+    forest = model.named_steps["model"]
+    assert (forest.max_depth, forest.min_samples_leaf, forest.n_jobs) == (6, 3, 1)
+    assert list(model.classes_) == sorted(y.unique())
+    assert model.predict_proba(X).shape == (len(X), 3)
+    assert f"fitting random_forest on all {len(X):,} training rows" in capsys.readouterr().out

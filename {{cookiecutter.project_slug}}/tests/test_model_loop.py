@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,16 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from trained_project import PROBLEM_TYPE, TARGET, Started, copy_of_trained, start, wait
+from trained_project import (
+    PROBLEM_TYPE,
+    SMALL_RUN,
+    TARGET,
+    Started,
+    copy_of_trained,
+    env,
+    start,
+    wait,
+)
 
 from {{ cookiecutter.package_name }} import (
     artifacts,
@@ -101,12 +113,60 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backgro
                 frame = frame.drop(columns=[TARGET])  # monitoring without labels
             frame.to_csv(current, index=False)
             started[name] = Background(root, start(root, "monitor", str(current)))
+        root = copy_of_trained(tmp_path_factory, "few_labels")
+        current = root.parent / "few_labels.csv"
+        frame = data.make_demo_data(PROBLEM_TYPE, 600, seed=12)
+        frame.loc[frame.index % 5 < 2, TARGET] = None  # 40% of the labels missing
+        if PROBLEM_TYPE == "classification":  # and the labelled rows of one class only
+            first = sorted(frame[TARGET].dropna().unique())[0]
+            frame = frame[frame[TARGET].isna() | (frame[TARGET] == first)]
+        frame.to_csv(current, index=False)
+        started["few_labels"] = Background(
+            root, start(root, "monitor", str(current)), rows=len(frame)
+        )
+        root = copy_of_trained(tmp_path_factory, "corrupt")
+        (root / "models" / "production.json").write_text("", encoding="utf-8")
+        current = root.parent / "corrupt.csv"
+        data.make_demo_data(PROBLEM_TYPE, 300, seed=13).to_csv(current, index=False)
+        started["corrupt"] = Background(root, start(root, "monitor", str(current)))
+        root = copy_of_trained(tmp_path_factory, "same")
+        same = ("run", "--only", "05_deployment", "--force")
+        started["same"] = Background(root, start(root, *same))
+        root = copy_of_trained(tmp_path_factory, "outside")
+        shutil.rmtree(root / "models" / "registry")
+        (root / "models" / "production.json").unlink()
+        started["outside"] = Background(root, _papermill(root, "05_deployment"))
         yield started
     finally:
         for run in started.values():
             if run.started.process.poll() is None:
                 run.started.process.kill()
                 run.started.process.wait()
+
+
+def _papermill(root: Path, phase: str) -> Started:
+    """Run a phase notebook with papermill alone, outside `crisp run` (like nbconvert Run All)."""
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        f"notebooks/{phase}.ipynb",
+        str(root.parent / f"{phase}.out.ipynb"),
+        "--kernel",
+        "python3",
+    ]
+    stdout = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by wait()
+    stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by wait()
+    process = subprocess.Popen(
+        command, cwd=root, env=env(root), stdout=stdout, stderr=stderr, text=True
+    )
+    return Started(process, stdout, stderr)
+
+
+def _changed(model: object) -> object:
+    """The same fitted pipeline with one parameter changed: another model content for the registry
+    (an identical model would not be registered again)."""
+    return model.set_params(**{f"{model.steps[-1][0]}__random_state": 12345})
 
 
 def _run_crisp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -127,6 +187,19 @@ def test_first_run_promotes_v0001(in_project: Path) -> None:
     assert metadata["test_metrics"] == record["test_metrics"]
     fingerprint = artifacts.load_json("data_fingerprint")
     assert metadata["data_fingerprint"]["sha256"] == fingerprint["sha256"]
+    run = json.loads((in_project / "reports" / "latest" / "run.json").read_text("utf-8"))
+    lineage = metadata["lineage"]
+    assert lineage["run_id"] == run["run_id"] and lineage["outside_runner"] is False
+    assert lineage["parameters"] == run["parameters"]
+    assert lineage["data"]["sha256"] == fingerprint["sha256"]
+    assert (in_project / lineage["report"]).is_file()
+    assert lineage["git_commit"] == (run.get("git") or {}).get("commit")  # None: no git here
+    (event,) = registry.history()
+    assert event["action"] == "promote" and event["via"] == f"crisp run {run['run_id']}"
+    card = (folder / "model_card.md").read_text(encoding="utf-8")
+    assert f"- **Run:** `{run['run_id']}`" in card
+    assert (folder / "model_card_figures" / "metrics.png").is_file()
+    assert 'src="data:image/png;base64,' in (folder / "model_card.html").read_text("utf-8")
 
 
 def test_model_card_has_every_section_with_the_run_figures(in_project: Path) -> None:
@@ -167,13 +240,14 @@ def test_rollback_restores_the_previous_version(
 ) -> None:
     model, metadata = registry.load_production()
     schema = artifacts.load_json(registry.registry_dir() / "v0001" / registry.SCHEMA_FILE)
-    second = registry.register(model, {**metadata, "note": "second version"}, schema)
+    second = registry.register(_changed(model), {**metadata, "note": "second version"}, schema)
+    assert second != "v0001"
     registry.promote(second)
     assert registry.production()["version"] == second
 
     code, out, _ = _run_crisp(capsys, "rollback")
     assert code == 0
-    assert f"production is now v0001 (rolled back from {second})" in out
+    assert f"production is now v0001 (rolled back from {second};" in out
     assert registry.production()["version"] == "v0001"
 
     code, _, err = _run_crisp(capsys, "rollback")
@@ -225,7 +299,8 @@ def test_monitor_without_drift_exits_0(runs: dict[str, Background]) -> None:
     assert report["recommendation"]["status"] == "ok"
     assert report["recommendation"]["drifted_features"] == []
     assert report["current_rows"] == 600
-    assert report["performance"] is not None  # labels were there: performance is reported
+    assert report["performance"]["status"] == "computed"  # labels were there
+    assert report["performance"]["labelled_rows"] == 600
 
 
 def test_monitor_with_drift_exits_1_and_flags_the_shifted_columns(
@@ -240,7 +315,8 @@ def test_monitor_with_drift_exits_1_and_flags_the_shifted_columns(
     assert report["recommendation"]["retrain"] is True
     significant = [row for row in report["features"] if row["feature"] in flagged]
     assert all(row["p_value"] < 0.01 or row["psi"] >= 0.25 for row in significant)
-    assert report["performance"] is None  # no labels in this file
+    assert report["performance"]["status"] == "skipped"  # no labels in this file
+    assert report["performance"]["reason"] == f"the current data has no target column '{TARGET}'"
 
 
 def test_monitor_user_errors_exit_2(
@@ -263,3 +339,96 @@ def test_monitor_before_training_says_to_run_the_pipeline(
     code, _, err = _run_crisp(capsys, "monitor", str(current))
     assert code == 2
     assert "run the pipeline first" in err
+
+
+def test_monitor_scores_the_labelled_rows_or_says_why_not(runs: dict[str, Background]) -> None:
+    run = runs["few_labels"]
+    result = run.result
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: drift alert
+    assert "drift status:" in result.stdout and "Traceback" not in result.stderr
+    report = _drift_report(run.root)
+    assert report["current_rows"] == run.info["rows"]
+    performance = report["performance"]
+    assert performance["unlabelled_rows"] == 240
+    assert performance["labelled_rows"] == run.info["rows"] - 240
+    if PROBLEM_TYPE == "classification":
+        assert performance["status"] == "skipped"
+        assert "one class only" in performance["reason"]
+        assert f"Performance not computed: {performance['reason']}." in result.stdout
+        mix = report["class_mix"]
+        assert sum(row["current_share"] for row in mix) == pytest.approx(1.0)
+    else:
+        assert performance["status"] == "computed"
+
+
+def test_monitor_with_a_corrupt_registry_still_reports_drift(runs: dict[str, Background]) -> None:
+    result = runs["corrupt"].result
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    report = _drift_report(runs["corrupt"].root)
+    assert report["prediction_drift"] is None and report["performance"] is None
+    (note,) = report["notes"]
+    assert "models/production.json is empty" in note and "crisp promote VERSION" in note
+    assert report["features"]  # the data drift is there
+
+
+def test_an_identical_challenger_is_not_registered_again(runs: dict[str, Background]) -> None:
+    run = runs["same"]
+    assert run.result.returncode == 0, run.result.stdout + run.result.stderr
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRISP_PROJECT_ROOT", str(run.root))
+        assert registry.versions() == ["v0001"]
+        assert len(registry.history()) == 1  # no second promotion
+        card = artifacts.load_text("model_card")
+    assert "v0001 stays in production: the challenger is identical to it" in card
+
+
+def test_phase_05_outside_the_runner_registers_but_does_not_promote(
+    runs: dict[str, Background], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = runs["outside"]
+    assert run.result.returncode == 0, run.result.stdout + run.result.stderr
+    output = (run.root.parent / "05_deployment.out.ipynb").read_text(encoding="utf-8")
+    assert "not promoted: this notebook ran outside `crisp run`" in output
+    assert not (run.root / "models" / "production.json").exists()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRISP_PROJECT_ROOT", str(run.root))
+        assert registry.versions() == ["v0001"]
+        lineage = registry.metadata("v0001")["lineage"]
+        assert lineage["outside_runner"] is True and lineage["run_id"] is None
+        code, out, _ = _run_crisp(capsys, "promote", "v0001", "--reason", "checked by hand")
+        assert code == 0 and "production is now v0001" in out
+        (event,) = registry.history()
+    assert (event["via"], event["reason"]) == ("crisp promote", "checked by hand")
+
+
+def test_promote_and_rollback_commands_go_both_ways(
+    in_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, metadata = registry.load_production()
+    schema = artifacts.load_json(registry.registry_dir() / "v0001" / registry.SCHEMA_FILE)
+    second = registry.register(_changed(model), {**metadata, "note": "for promote"}, schema)
+    try:
+        code, out, _ = _run_crisp(capsys, "promote", second, "--reason", "ticket 1")
+        assert code == 0
+        assert f"production is now {second} (replacing v0001; `crisp rollback` returns" in out
+        code, out, _ = _run_crisp(capsys, "rollback", "--reason", "ticket 2")
+        assert code == 0 and f"`crisp promote {second}` goes forward again" in out
+        code, out, _ = _run_crisp(capsys, "promote", second)
+        assert code == 0 and registry.production()["version"] == second
+        code, out, _ = _run_crisp(capsys, "promote", second)
+        assert code == 0 and "already in production; nothing changed" in out
+        code, _, err = _run_crisp(capsys, "promote", "v0099")
+        assert code == 2 and "'v0099' is not in the registry" in err
+        events = registry.history()[-3:]
+        assert [(e["action"], e["via"], e["reason"]) for e in events] == [
+            ("promote", "crisp promote", "ticket 1"),
+            ("rollback", "crisp rollback", "ticket 2"),
+            ("promote", "crisp promote", "no reason given"),
+        ]
+    finally:
+        registry.promote("v0001")
+    # The user's choice is no pipeline change: phase 05 is not run again (it would re-promote).
+    code, out, _ = _run_crisp(capsys, "status", *SMALL_RUN)  # the parameters it was trained with
+    assert code == 0
+    deployment = next(line for line in out.splitlines() if line.startswith("05_deployment"))
+    assert deployment.split()[1:4] == ["up", "to", "date"], out

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
-from {{ cookiecutter.package_name }} import data, monitoring, schema
+from {{ cookiecutter.package_name }} import artifacts, data, monitoring, schema
 
 ROWS = 800
 THRESHOLDS = {"psi_warning": 0.10, "psi_alert": 0.25, "p_value": 0.01}
@@ -96,6 +101,7 @@ def test_no_drift_between_two_samples_of_the_same_population(problem_type: str) 
         "test",
         "statistic",
         "p_value",
+        "significant",
         "drifted",
         "missing_reference",
         "missing_current",
@@ -216,3 +222,227 @@ def test_recommendation_uses_performance_when_labels_exist() -> None:
     assert monitoring.recommendation(table, 0.3, better_rmse, 5.0)["status"] == "ok"
     with pytest.raises(ValueError, match="current"):
         monitoring.recommendation(table, 0.3, {"metric": "rmse", "reference": 1.0})
+
+
+def test_recommendation_warns_of_moderate_psi_only_when_the_test_is_significant() -> None:
+    table = _table([False] * 2, ["moderate", "significant"])
+    table["significant"] = [False, False]  # small samples: large PSI, yet no evidence of change
+    assert monitoring.recommendation(table, 0.3)["status"] == "ok"
+    table["significant"] = [True, False]
+    assert monitoring.recommendation(table, 0.3)["reasons"][0] == "Moderate PSI in f0."
+
+
+def test_a_small_sample_of_the_same_population_does_not_drift() -> None:
+    rng = np.random.default_rng(3)
+    population = pd.DataFrame({"x": rng.normal(size=120), "y": rng.choice(["a", "b", "c"], 120)})
+    reference, current = population.iloc[:90], population.iloc[90:]
+    feature_schema = {"features": {"x": {"kind": "numeric"}, "y": {"kind": "categorical"}}}
+    table = monitoring.drift_table(reference, current, feature_schema, **THRESHOLDS)
+    assert table["psi"].max() > 0.0  # 30 rows give a noisy PSI ...
+    assert not table["drifted"].any()  # ... which alone is no drift
+    assert monitoring.recommendation(table, 0.3)["status"] == "ok"
+
+
+def test_unseen_categories_and_mixed_types_are_drift_not_errors() -> None:
+    reference = pd.DataFrame({"plan": ["basic", "pro"] * 100, "n": np.arange(200.0)})
+    current = pd.DataFrame({"plan": ["basic", 3, "enterprise", None] * 50, "n": ["7", 8] * 100})
+    feature_schema = {"features": {"plan": {"kind": "categorical"}, "n": {"kind": "numeric"}}}
+    table = monitoring.drift_table(reference, current, feature_schema, **THRESHOLDS).set_index(
+        "feature"
+    )
+    assert table.loc["plan", "drifted"] and math.isfinite(table.loc["plan", "psi"])
+    assert table.loc["n", "type_issue"] == "numbers stored as object"
+
+
+# ---------------------------------------------------------------- the model on current data
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+def _labelled(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    species = rng.choice(CLASSES, n)
+    width = np.array([CLASSES.index(s) for s in species]) + rng.normal(0, 0.3, n)
+    colour = np.where(width > 1, "dark", "light")
+    return pd.DataFrame({"width": width, "colour": colour, "species": species})
+
+
+FEATURES = {
+    "features": {
+        "width": {"kind": "numeric"},
+        "colour": {"kind": "categorical", "categories": ["dark", "light"]},
+    },
+    "target": "species",
+}
+
+
+def _classifier() -> tuple[object, pd.DataFrame]:
+    train = _labelled(300, 0)
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["colour"]), ("passthrough", ["width"])
+    )
+    model = make_pipeline(encode, LogisticRegression()).fit(
+        train[["width", "colour"]], train.species
+    )
+    return model, train
+
+
+def _report(model: object, train: pd.DataFrame, current: pd.DataFrame, **extra) -> dict:
+    return monitoring.model_report(
+        model,
+        {"version": "v0001", "metric": "accuracy", "test_metrics": {"accuracy": 0.9}},
+        train,
+        current,
+        FEATURES,
+        target="species",
+        problem_type="classification",
+        psi_warning=0.1,
+        psi_alert=0.25,
+        **extra,
+    )
+
+
+def test_performance_uses_the_labelled_rows_only() -> None:
+    model, train = _classifier()
+    current = _labelled(200, 1)
+    current.loc[::4, "species"] = None  # a quarter of the labels missing
+    current.loc[1, "species"] = "  "  # a blank label is no label
+    report = _report(model, train, current)
+    performance = report["performance"]
+    labelled = current["species"].notna() & (current["species"] != "  ")
+    expected = float(
+        (
+            model.predict(current.loc[labelled, ["width", "colour"]]) == current.species[labelled]
+        ).mean()
+    )
+    assert performance["status"] == "computed"
+    assert performance["current"] == pytest.approx(expected)
+    assert (performance["labelled_rows"], performance["unlabelled_rows"]) == (149, 51)
+    assert performance["reference"] == 0.9
+    mix = pd.DataFrame(report["class_mix"])
+    assert mix["class"].tolist() == CLASSES
+    assert mix["current_share"].sum() == pytest.approx(1.0)
+    assert report["prediction_drift"]["drifted"] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda f: f.assign(species=None), "none of the 60 rows has a value in 'species'"),
+        (lambda f: f.drop(columns=["species"]), "no target column 'species'"),
+        (lambda f: f.assign(species="setosa"), "one class only (setosa)"),
+        (
+            lambda f: f.assign(species="daisy"),
+            "60 labelled rows with classes the model does not know (daisy) left out",
+        ),
+    ],
+    ids=["no labels", "no target column", "one class", "unknown classes"],
+)
+def test_performance_is_skipped_with_a_reason(change, reason: str) -> None:
+    model, train = _classifier()
+    current = change(_labelled(60, 2))
+    metadata = {"version": "v1", "metric": "roc_auc", "test_metrics": {"roc_auc": 0.95}}
+    report = monitoring.model_report(
+        model, metadata, train, current, FEATURES, target="species",
+        problem_type="classification", psi_warning=0.1, psi_alert=0.25,
+    )  # fmt: skip
+    performance = report["performance"]
+    assert performance["status"] == "skipped" and reason in performance["reason"]
+    assert report["prediction_drift"] is not None  # the rest is still computed
+    advice = monitoring.recommendation(_table([False]), 0.3, performance=performance)
+    assert f"Performance not computed: {performance['reason']}." in advice["reasons"]
+
+
+def test_regression_performance_skips_missing_and_text_targets() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"area": rng.uniform(50, 150, 100)})
+    frame["price"] = 1000 * frame["area"] + rng.normal(0, 500, 100)
+    model = LinearRegression().fit(frame[["area"]], frame["price"])
+    current = frame.astype({"price": object})
+    current.loc[:9, "price"] = None
+    current.loc[10, "price"] = "n/a"
+    result = monitoring.current_performance(
+        model, current[["area"]], current["price"], problem_type="regression", metric="r2",
+        reference=0.9, target="price",
+    )  # fmt: skip
+    assert result["status"] == "computed" and result["labelled_rows"] == 90
+    assert result["reason"] == "1 labelled rows with non-numeric targets left out"
+    assert result["current"] == pytest.approx(
+        model.score(frame.loc[11:, ["area"]], frame.price[11:])
+    )
+
+
+def test_unseen_categories_and_odd_types_are_scored_not_crashed() -> None:
+    model, train = _classifier()
+    current = _labelled(80, 5).astype({"colour": object})
+    current.loc[:9, "colour"] = "ultraviolet"  # never seen in training
+    current.loc[10:14, "colour"] = 7  # a number in a text column
+    report = _report(model, train, current)
+    assert report["prediction_drift"] is not None
+    assert report["performance"]["status"] == "computed"
+
+
+def test_model_checks_are_skipped_when_the_model_cannot_score() -> None:
+    model, train = _classifier()
+    report = _report(model, train, _labelled(40, 6).drop(columns=["width"]))
+    assert report["prediction_drift"] is None and report["performance"] is None
+    assert "missing feature column: width" in report["notes"][0]
+    no_model = _report(None, train, _labelled(40, 6), unavailable="models/production.json is empty")
+    assert no_model["notes"] == [
+        "Prediction drift and performance not computed: models/production.json is empty."
+    ]
+
+
+def test_class_mix_shares_per_class() -> None:
+    mix = monitoring.class_mix(["a", "a", "b", "b"], ["a", "b", "b", "b"], classes=["b", "a", "c"])
+    assert mix.to_dict(orient="list") == {
+        "class": ["b", "a", "c"],
+        "reference_share": [0.5, 0.5, 0.0],
+        "current_share": [0.75, 0.25, 0.0],
+        "change": [0.25, -0.25, 0.0],
+    }
+
+
+def test_current_data_defaults_to_the_test_split_with_own_data(tmp_project: Path) -> None:
+    test_split = _labelled(30, 7)
+    artifacts.save_table("test", test_split)
+    current, source = monitoring.load_current(
+        "", "data/raw/iris.csv", problem_type="classification", demo_rows=50, seed=1, shift=0.0
+    )
+    pd.testing.assert_frame_equal(current, test_split)
+    assert source.startswith("held-out test split (data/processed/test.parquet)")
+    assert "monitoring.current_data_path" in source
+    new = tmp_project / "new.csv"
+    test_split.head(5).to_csv(new, index=False)
+    current, source = monitoring.load_current(
+        "new.csv", "data/raw/iris.csv", problem_type="classification", demo_rows=50, seed=1,
+        shift=0.0,
+    )  # fmt: skip
+    assert len(current) == 5 and source == "new.csv"
+    demo, source = monitoring.load_current(
+        "", "", problem_type="classification", demo_rows=50, seed=1, shift=0.5
+    )
+    assert len(demo) == 50 and source == "demo sample (shift 0.5)"
+
+
+def test_date_features_are_compared_but_never_drift() -> None:
+    reference = pd.DataFrame({"day": pd.date_range("2020-01-01", periods=300, freq="D")})
+    current = pd.DataFrame({"day": pd.date_range("2022-01-01", periods=100, freq="D").astype(str)})
+    feature_schema = {"features": {"day": {"kind": "categorical", "encoding": "datetime"}}}
+    (row,) = monitoring.drift_table(reference, current, feature_schema, **THRESHOLDS).to_dict(
+        orient="records"
+    )
+    assert (row["kind"], row["test"], row["type_issue"]) == ("datetime", "ks", "")
+    assert row["significant"] and row["psi"] > 0.25 and not row["drifted"]
+
+
+def test_many_valued_text_is_binned_by_its_most_frequent_values() -> None:
+    rng = np.random.default_rng(2)
+    names = [f"name {i}" for i in range(300)]
+    reference = pd.Series(rng.choice(names, 3000))
+    same = pd.Series(rng.choice(names, 1000))
+    assert monitoring.psi(reference, same, "categorical") < 0.1
+    unseen = pd.Series([f"new {i}" for i in range(1000)])
+    assert monitoring.psi(reference, unseen, "categorical") > 0.25
+    statistic, p = monitoring.chi2_test(reference, same)
+    assert p > 0.01

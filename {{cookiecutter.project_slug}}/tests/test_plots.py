@@ -61,7 +61,9 @@ def test_modelling_and_evaluation_plots(frame: pd.DataFrame) -> None:
     rng = np.random.default_rng(0)
     y = np.array(["No", "Yes"] * 50)
     score = np.clip((y == "Yes") * 0.3 + rng.random(100) * 0.7, 0, 1)
-    _check(plots.roc_pr_curves(y, score), 2)
+    binary = plots.roc_pr_curves(y, score)
+    _check(binary, 2)
+    assert "positive class 'Yes'" in binary.axes[0].get_title()
     _check(plots.confusion(y, np.where(score > 0.5, "Yes", "No")), 1)
     _check(plots.residuals(rng.normal(size=50), rng.normal(size=50)), 2)
     importance = pd.DataFrame(
@@ -74,8 +76,43 @@ def test_modelling_and_evaluation_plots(frame: pd.DataFrame) -> None:
     fig = plots.importance(importance, top=5)
     _check(fig, 1)
     assert len(fig.axes[0].patches) == 5
+
+
+def test_multiclass_curves_are_one_vs_rest_and_the_confusion_matrix_keeps_the_order() -> None:
+    labels = ["setosa", "versicolor", "virginica"]
+    rng = np.random.default_rng(1)
+    y = np.array(labels * 20)
+    proba = rng.dirichlet([1, 1, 1], size=len(y))
+    fig = plots.roc_pr_curves(y, proba, labels=labels)
+    _check(fig, 2)
+    roc_ax, pr_ax = fig.axes
+    assert "one-vs-rest" in roc_ax.get_title()
+    legend = [t.get_text() for t in roc_ax.get_legend().get_texts()]
+    assert [text.split(" ")[0] for text in legend] == labels
+    assert len(pr_ax.get_legend().get_texts()) == 3
+    # a class absent from the rows has no curve (it has none to draw), the others do
+    partial = plots.roc_pr_curves(y[y != "virginica"], proba[y != "virginica"], labels=labels)
+    assert len(partial.axes[0].get_legend().get_texts()) == 2
+    matrix = plots.confusion(y, np.roll(y, 1), labels=labels[::-1])
+    _check(matrix, 1)
+    ticks = [t.get_text() for t in matrix.axes[0].get_xticklabels()]
+    assert ticks == labels[::-1]
+
+
+def test_cumulative_gain_marks_the_contacted_share() -> None:
+    y = np.array([1] * 20 + [0] * 80)
+    fig = plots.cumulative_gain(y, np.linspace(1, 0, 100), positive=1, share=0.2)
+    _check(fig, 1)
+    notes = [t.get_text() for t in fig.axes[0].texts]
+    assert notes == ["top 20%: 100% of positives (lift 5.00)"]
+
+
+def test_slice_metrics_shows_undefined_slices_as_such() -> None:
     slices = pd.DataFrame({"slice": ["a", "b"], "n": [90, 10], "roc_auc": [0.8, float("nan")]})
-    _check(plots.slice_metrics(slices, "roc_auc"), 1)
+    fig = plots.slice_metrics(slices, "roc_auc")
+    _check(fig, 1)
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert labels == {"n=90", "undefined, n=10"}
 
 
 def test_drift_distributions(frame: pd.DataFrame) -> None:

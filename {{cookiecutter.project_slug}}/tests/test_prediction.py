@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
 from functools import cache
 from pathlib import Path
 
@@ -354,3 +356,197 @@ def test_predict_without_a_production_model(
 
     assert code == 2
     assert "there is no production model yet: run the pipeline (`crisp run`)" in err
+
+
+# ---------------------------------------------------------------- class-labelled probabilities
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [["setosa", "versicolor", "virginica"], [3, 5, 8], [False, True]],
+    ids=["text", "integer", "boolean"],
+)
+def test_one_probability_column_per_class_named_by_the_class(labels: list) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=150), "colour": rng.choice(["red", "blue"], 150)})
+    codes = np.digitize(
+        frame["x"], np.quantile(frame["x"], np.linspace(0, 1, len(labels) + 1)[1:-1])
+    )
+    frame["label"] = [labels[i] for i in codes]
+    train_schema = schema.infer_schema(frame, "label", "classification")
+    X, y = preparation.xy(frame, "label")
+    model = modelling.make_pipeline(
+        preparation.build_preprocessor(train_schema), LogisticRegression()
+    ).fit(X, y)
+
+    result = prediction.predict_frame(model, frame.head(20), train_schema, "classification")
+
+    columns = [f"proba_{label}" for label in labels]
+    assert list(result.columns) == ["prediction", *columns]
+    np.testing.assert_allclose(result[columns].sum(axis=1), 1.0)
+    best = result[columns].to_numpy().argmax(axis=1)
+    assert result["prediction"].tolist() == [labels[i] for i in best]
+
+
+def test_probability_column_names_stay_unique() -> None:
+    assert prediction.probability_columns([1, "1", "x"]) == ["proba_1", "proba_1_1", "proba_x"]
+    assert prediction.probability_columns(["a"], taken={"proba_a"}) == ["proba_a_0"]
+
+
+# ---------------------------------------------------------------- outputs and corrupt registries
+
+
+@pytest.fixture
+def served(tmp_project: Path) -> Path:
+    """tmp_project with a small classifier in production (v0001) and the project's params.yaml."""
+    shutil.copy2(Path(__file__).resolve().parents[1] / "params.yaml", tmp_project / "params.yaml")
+    model, train_schema = _fitted("classification")
+    version = registry.register(model, {"model_name": "small", "problem_type": "classification"},
+                                train_schema)  # fmt: skip
+    registry.promote(version)
+    new = tmp_project / "new.csv"
+    _new("classification").to_csv(new, index=False)
+    return tmp_project
+
+
+@pytest.mark.parametrize("folder", ["data/processed", "models", "artifacts/monitoring"])
+def test_predict_never_writes_into_the_pipelines_folders(
+    served: Path, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    target = served / folder / "train.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"the pipeline's own file")
+
+    code, out, err = _predict(capsys, str(served / "new.csv"), "-o", str(target))
+
+    assert code == 2 and out == ""
+    top = folder.split("/")[0] if folder != "data/processed" else folder
+    assert f"is inside {top}/, which holds the pipeline's own files" in err
+    assert err.count("\n") == 1
+    assert target.read_bytes() == b"the pipeline's own file"
+
+
+def test_predict_overwrites_only_when_asked(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = served / "scored.csv"
+    output.write_text("keep me\n", encoding="utf-8")
+
+    code, _, err = _predict(capsys, str(served / "new.csv"), "-o", str(output))
+    assert code == 2
+    assert "scored.csv exists already; pass --overwrite to replace it" in err
+    assert output.read_text(encoding="utf-8") == "keep me\n"
+
+    code, out, _ = _predict(capsys, str(served / "new.csv"), "-o", str(output), "--overwrite")
+    assert code == 0 and "12 predictions by small v0001" in out
+    assert len(pd.read_csv(output)) == 12
+
+    code, _, err = _predict(capsys, str(served / "new.csv"))  # the default output, twice
+    assert code == 0
+    code, _, err = _predict(capsys, str(served / "new.csv"))
+    assert code == 2 and "new.predictions.csv exists already" in err
+
+
+def _corrupt_pointer(root: Path) -> str:
+    (root / "models" / "production.json").write_text('{"version": "v0', encoding="utf-8")
+    return "models/production.json is not valid JSON"
+
+
+def _empty_model(root: Path) -> str:
+    (root / "models" / "registry" / "v0001" / "model.skops").write_bytes(b"")
+    return "models/registry/v0001/model.skops is empty"
+
+
+def _not_a_model(root: Path) -> str:
+    (root / "models" / "registry" / "v0001" / "model.skops").write_text("hello", encoding="utf-8")
+    return "models/registry/v0001/model.skops is not a skops model file"
+
+
+def _no_metadata(root: Path) -> str:
+    (root / "models" / "registry" / "v0001" / "metadata.json").unlink()
+    return "models/registry/v0001/metadata.json is missing"
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+@pytest.mark.parametrize(
+    "spoil", [_corrupt_pointer, _empty_model, _not_a_model, _no_metadata], ids=lambda f: f.__name__
+)
+def test_a_corrupt_registry_is_refused_in_one_line(
+    served: Path, capsys: pytest.CaptureFixture[str], command: str, spoil
+) -> None:
+    message = spoil(served)
+    args = [command, str(served / "new.csv")] if command == "predict" else [command, "--port=0"]
+
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+
+    assert code == 2 and out == ""
+    assert err.startswith(f"crisp {command}: error: {message}")
+    assert "crisp promote VERSION" in err or "crisp rollback" in err or "phase 05" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (served / "new.predictions.csv").exists()
+
+
+def test_promote_refuses_a_version_that_cannot_be_loaded(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, train_schema = _fitted("classification")
+    changed = copy.deepcopy(model).set_params(model__C=0.5)  # other content: a new version
+    second = registry.register(changed, {"model_name": "small"}, train_schema)
+    registry.model_file(second).write_text("hello", encoding="utf-8")
+    pointer = (served / "models" / "production.json").read_bytes()
+
+    code = cli.main(["promote", second])
+    _, err = capsys.readouterr()
+
+    assert code == 2
+    assert f"models/registry/{second}/model.skops" in err and err.count("\n") == 1
+    assert (served / "models" / "production.json").read_bytes() == pointer
+
+
+def test_dates_text_and_words_in_numbers_are_read_as_in_training() -> None:
+    rng = np.random.default_rng(1)
+    n = 240
+    frame = pd.DataFrame(
+        {
+            "signup": pd.date_range("2020-01-01", periods=n, freq="D"),
+            "city": [f"city {i % 90}" for i in range(n)],
+            "amount": rng.normal(size=n),
+        }
+    )
+    y = (frame["amount"] + (frame["signup"].dt.month > 6) > 0.5).astype(int)
+    train_schema = {
+        "target": "y",
+        "problem_type": "classification",
+        "features": {
+            "signup": {"kind": "categorical", "encoding": "datetime", "min": "2020-01-01"},
+            "city": {"kind": "categorical", "encoding": "text", "categories": ["city 0"]},
+            "amount": {"kind": "numeric", "encoding": "numeric", "text_values": "missing"},
+        },
+        "formats": {"signup": "%Y-%m-%d"},
+    }
+    model = modelling.make_pipeline(
+        preparation.build_preprocessor(train_schema), LogisticRegression()
+    ).fit(frame, y)
+    new = pd.DataFrame(
+        {
+            "signup": ["2021-03-04", "someday", "2021-12-31"],
+            "city": ["city 3", "a city never seen", None],
+            "amount": ["0.5", "unknown", " 2 "],
+        }
+    )
+
+    result = prediction.predict_frame(model, new, train_schema, "classification")
+
+    assert len(result) == 3 and result[["proba_0", "proba_1"]].notna().all().all()
+    assert result.attrs["warnings"] == [
+        "column 'signup' holds values that are no date (1 row, first at data row 2): "
+        "'someday'; read as missing",
+        "column 'amount' holds text that is no number (1 row, first at data row 2): 'unknown'; "
+        "read as missing, as in training",
+    ]  # no warning for an unseen city: many-valued text takes any value
+    X, _ = prediction.validate_input(new, train_schema)
+    assert X["signup"].dtype.kind == "M" and X["amount"].tolist()[::2] == [0.5, 2.0]
+    strict = {**train_schema["features"]["amount"], "text_values": None}
+    with pytest.raises(prediction.PredictionInputError, match="'amount' must be numeric"):
+        prediction.validate_input(new, {**train_schema, "features": {"amount": strict}})

@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
-
 from crisp import runner
 from crisp.project import Project
 from crisp.records import PhaseRecord, RunRecord
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from {{ cookiecutter.package_name }} import registry, tracking
 
@@ -21,16 +25,30 @@ PARAMS = {
     "shared": {"target": "churned", "random_seed": 42},
     "modelling": {"cv_folds": 3, "candidates": ["logistic_regression", "random_forest"]},
 }
+MODEL_NAME = "churn-classifier"
+X = pd.DataFrame({"tenure": np.linspace(0, 60, 40), "calls": np.tile([0.0, 3.0], 20)})
+Y = np.array(["stays", "leaves"] * 20)[np.argsort(np.argsort(X["tenure"] + 9 * X["calls"]))]
+SCHEMA = {
+    "target": "churned",
+    "problem_type": "classification",
+    "features": {"tenure": {"kind": "numeric"}, "calls": {"kind": "numeric"}},
+    "target_info": {"classes": ["leaves", "stays"]},
+}
+
+
+def _model(c: float) -> Any:
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X, Y)
 
 
 def make_project(root: Path) -> None:
-    """A project folder with a pyproject name and a production model in the registry."""
+    """A project folder with a pyproject name and v0001, v0002 in the registry, v0002 in
+    production (promoted after v0001)."""
     (root / "pyproject.toml").write_text('[project]\nname = "tracked-project"\n', encoding="utf-8")
-    version = root / registry.REGISTRY / "v0002"
-    version.mkdir(parents=True)
-    (version / registry.MODEL_FILE).write_bytes(b"model bytes")
-    (version / registry.METADATA_FILE).write_text('{"version": "v0002"}', encoding="utf-8")
-    (root / registry.PRODUCTION).write_text('{"version": "v0002"}', encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRISP_PROJECT_ROOT", str(root))
+        for c in (1.0, 0.01):
+            version = registry.register(_model(c), {"model_name": MODEL_NAME}, SCHEMA)
+            registry.promote(version)
 
 
 def make_record(root: Path, run_id: str, status: str = "succeeded") -> RunRecord:
@@ -108,14 +126,52 @@ def test_parameters_metrics_and_tags_read_back(logged: tuple[Path, str, Any]) ->
     assert run.info.end_time - run.info.start_time == 15_000
 
 
-def test_reports_and_production_model_are_artifacts(logged: tuple[Path, str, Any]) -> None:
+def test_reports_are_artifacts_and_only_the_projects_experiment_exists(
+    logged: tuple[Path, str, Any],
+) -> None:
     root, run_id, client = logged
     reports = {item.path for item in client.list_artifacts(run_id, "reports")}
     assert reports == {"reports/run.json", "reports/index.html", "reports/03_modelling.html"}
-    model = {item.path for item in client.list_artifacts(run_id, "production_model/v0002")}
-    assert model == {"production_model/v0002/model.skops", "production_model/v0002/metadata.json"}
     local = Path(client.download_artifacts(run_id, "reports/run.json", str(root / "download")))
     assert json.loads(local.read_text(encoding="utf-8"))["run_id"] == "20250102-090000-abcd"
+    assert [e.name for e in client.search_experiments()] == ["tracked-project"]  # no Default
+
+
+def test_production_model_is_logged_with_the_sklearn_flavor_and_registered(
+    logged: tuple[Path, str, Any],
+) -> None:
+    import mlflow.sklearn
+    from mlflow.models import get_model_info
+
+    root, run_id, client = logged
+    version = client.get_model_version_by_alias(MODEL_NAME, "production")
+    assert version.tags["crisp.version"] == "v0002" and version.run_id == run_id
+    uri = f"models:/{MODEL_NAME}@production"
+    info = get_model_info(uri)
+    assert "sklearn" in info.flavors and "python_function" in info.flavors
+    assert info.flavors["sklearn"]["serialization_format"] == "skops"
+    assert info.signature.inputs.input_names() == ["tenure", "calls"]
+    assert info.signature.outputs.input_names() == ["prediction"]
+    mlflow.set_tracking_uri(tracking.tracking_uri(root))
+    loaded = mlflow.sklearn.load_model(uri)
+    np.testing.assert_array_equal(loaded.predict_proba(X), _model(0.01).predict_proba(X))
+
+
+def test_promote_and_rollback_move_the_production_alias(
+    logged: tuple[Path, str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _, client = logged
+    monkeypatch.setenv("CRISP_PROJECT_ROOT", str(root))
+    registry.rollback(reason="test")  # back to v0001, which MLflow has not seen yet
+    mirrored = tracking.mirror_production(root)
+    alias = client.get_model_version_by_alias(MODEL_NAME, "production")
+    assert str(alias.version) == mirrored and alias.tags["crisp.version"] == "v0001"
+    registry.promote("v0002", reason="test")
+    tracking.mirror_production(root)
+    alias = client.get_model_version_by_alias(MODEL_NAME, "production")
+    assert alias.tags["crisp.version"] == "v0002"
+    versions = client.search_model_versions(f"name='{MODEL_NAME}'")
+    assert sorted(v.tags["crisp.version"] for v in versions) == ["v0001", "v0002"]  # no repeats
 
 
 def test_a_run_is_logged_once(logged: tuple[Path, str, Any]) -> None:
@@ -123,7 +179,8 @@ def test_a_run_is_logged_once(logged: tuple[Path, str, Any]) -> None:
     record = json.loads((root / "reports/20250102-090000-abcd/run.json").read_text("utf-8"))
     assert tracking.log_run(record, root) == run_id
     experiment = client.get_experiment_by_name("tracked-project")
-    assert len(client.search_runs([experiment.experiment_id])) == 1
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs if "crisp.run_id" in r.data.tags] == [run_id]
 
 
 def test_runner_logs_failed_runs_and_skips_runs_that_did_nothing(
@@ -143,7 +200,10 @@ def test_runner_logs_failed_runs_and_skips_runs_that_did_nothing(
     for phase in unchanged.phases:
         phase.status = "up to date"
     assert tracking.log_run_safely(unchanged.to_dict(), root) is None
-    assert len(client.search_runs([experiment.experiment_id])) == 2
+    logged_runs = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`crisp.run_id` != ''"
+    )
+    assert len(logged_runs) == 2
 
 
 def test_a_tracking_failure_is_a_warning(

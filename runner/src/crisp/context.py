@@ -47,6 +47,18 @@ def phase_dir() -> Path | None:
     return Path(os.environ[RUN_DIR_ENV_VAR].strip()) / os.environ[PHASE_ENV_VAR].strip()
 
 
+def run_record() -> dict[str, Any] | None:
+    """The running pipeline's run.json (run id, git state, parameters, ...), read-only; None
+    outside a run or when the record cannot be read."""
+    if not active():
+        return None
+    try:
+        record = read_json(Path(os.environ[RUN_DIR_ENV_VAR].strip()) / "run.json", None)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def log_io(op: Literal["read", "write"], path: Path) -> None:
     """Append `{"op", "path", "sha256"}` for `path` to the phase's io.jsonl (the content the
     phase sees: its staged copy when it wrote one)."""

@@ -1,15 +1,21 @@
 """Online serving: a FastAPI app around the production model (`crisp serve` starts it).
 
 `GET /health`, `GET /metadata` (model version, schema, test metrics) and `POST /predict`, which
-takes one record (`{"tenure_months": 12, ...}`) or a batch (`{"records": [{...}, ...]}`). The
-request model is generated from the training schema: every feature is required (null allowed, it
-is imputed), numbers must be numbers, categories text, unknown fields are refused; bad input gets
-422 with one entry per field. Batches longer than `max_batch` and bodies larger than
-`max_body_bytes` get 413. Unseen categories are predicted with a warning (see `prediction`).
+takes one record (`{"tenure_months": 12, ...}`) or a batch (`{"records": [{...}, ...]}`) and answers
+the prediction and, for classifiers, one `proba_<class>` probability per class. The request model
+is generated from the training schema: every feature is required (null allowed, it is imputed);
+numeric features take JSON numbers only (not `"80.5"`, not `true`), whole numbers for features that
+held integers in training (not `12.7`); categories take text (true/false for boolean features);
+text must be valid Unicode; unknown fields are refused. Any bad request body (invalid JSON or
+UTF-8 included) gets 422 in one format: `{"detail": [{"field", "loc", "msg", "type"}, ...]}`, one
+entry per problem. Batches longer than `max_batch` and bodies larger than `max_body_bytes` get 413.
+Unseen categories are predicted with a warning (see `prediction`). The interactive docs at `/docs`
+(Swagger UI) and `/redoc` are served from local files (fastapi-offline), also without internet.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the generated request types themselves.
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Annotated, Any
 
@@ -18,14 +24,66 @@ from crisp.files import to_jsonable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from fastapi_offline import FastAPIOffline
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException
 
 from . import prediction
+from .schema import feature_encoding
 
 BATCH_KEY = "records"
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped: text holding a lone surrogate (valid in JSON, not
+    in UTF-8) is still answered, never a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def _unicode(value: str | None) -> str | None:
+    """Refuse text that is not valid Unicode (lone surrogates such as `"\\ud800"`)."""
+    if value is not None and any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise PydanticCustomError(
+            "string_unicode", "Input should be valid Unicode text; it holds a lone surrogate"
+        )
+    return value
+
+
+def _whole(value: float | None) -> float | None:
+    if value is not None and not float(value).is_integer():
+        raise PydanticCustomError(
+            "int_from_float",
+            "Input should be a whole number: this feature held integers in training",
+        )
+    return value
+
+
+# Strict: no coercion ("80.5" is no number, true no number, 1 no text); JSON ints are numbers.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+WholeNumber = Annotated[Number | None, AfterValidator(_whole)]
+Text = Annotated[Annotated[str, Strict()] | None, AfterValidator(_unicode)]
+Flag = Annotated[bool, Strict()]
+
+
+def is_integer(info: dict[str, Any]) -> bool:
+    """Whether a numeric feature held integers in training (its dtype, from the schema)."""
+    return str(info.get("dtype", "")).lower().startswith(("int", "uint"))
 
 
 def _feature_field(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
@@ -34,19 +92,28 @@ def _feature_field(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
         span = ""
         if info.get("min") is not None:
             span = f"; training range {info['min']:g} to {info['max']:g}"
-        field = Field(..., alias=name, allow_inf_nan=False, description=f"number{span}")
-        return float | None, field
+        integer = is_integer(info)
+        kind = "whole number" if integer else "number"
+        field = Field(..., alias=name, description=f"{kind}{span}")
+        return (WholeNumber if integer else Number | None), field
     categories = list(info.get("categories", []))
-    described = ", ".join(map(str, categories))
-    field = Field(
-        ...,
-        alias=name,
-        description=f"category, one of: {described} (others are predicted with a warning)",
-        examples=categories[:1] or None,
-    )
+    encoding = feature_encoding(info)
+    if encoding == "datetime":
+        span = f"; training range {info['min']} to {info['max']}" if info.get("min") else ""
+        return Text, Field(..., alias=name, description=f"date or date-time as text{span}")
+    if encoding == "text":
+        described = "text (many distinct values in training: any text is taken)"
+    else:
+        listed = ", ".join(map(str, categories))
+        described = f"category, one of: {listed} (others are predicted with a warning)"
+    field = Field(..., alias=name, description=described, examples=categories[:1] or None)
     if categories and all(isinstance(c, bool) for c in categories):
-        return bool | None, field
-    return str | None, field
+        return Flag | None, field
+    return Text, field
+
+
+def _unicode_key(value: str | int | None) -> str | int | None:
+    return _unicode(value) if isinstance(value, str) else value
 
 
 def request_models(
@@ -64,7 +131,10 @@ def request_models(
     for position, name in enumerate(keys):
         description = "identifier, copied to the prediction"
         fields[f"key_{position}"] = (
-            str | int | None,
+            Annotated[
+                Annotated[str, Strict()] | Annotated[int, Strict()] | None,
+                AfterValidator(_unicode_key),
+            ],
             Field(None, alias=name, description=description),
         )
     config = ConfigDict(extra="forbid")
@@ -111,7 +181,7 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def _refuse(self, scope: Message, send: Send) -> None:
-        response = JSONResponse(
+        response = SafeJSONResponse(
             {"detail": f"request body larger than {self.max_bytes} bytes; send smaller batches"},
             status_code=413,
         )
@@ -178,32 +248,43 @@ def create_app(
         Discriminator(kind),
     ]
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc from local files, not a CDN
         title=f"{metadata.get('model_name') or 'model'} {version or ''}".strip(),
         description="Predictions of the production model; request fields follow its training "
         "schema.",
         version=str(version or "0"),
+        default_response_class=SafeJSONResponse,
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> SafeJSONResponse:
         if "json" not in request.headers.get("content-type", ""):
             message = "send the body as JSON, with the header Content-Type: application/json"
             error = {"field": "(body)", "loc": [], "msg": message, "type": "content_type"}
-            return JSONResponse({"detail": [error]}, status_code=422)
-        return JSONResponse({"detail": _field_errors(exc.errors())}, status_code=422)
+            return SafeJSONResponse({"detail": [error]}, status_code=422)
+        return SafeJSONResponse({"detail": _field_errors(exc.errors())}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> SafeJSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not parse (e.g. not UTF-8)
+            message = f"the request body cannot be read as JSON text in UTF-8 ({exc.detail})"
+            error = {"field": "(body)", "loc": [], "msg": message, "type": "body_invalid"}
+            return SafeJSONResponse({"detail": [error]}, status_code=422)
+        return SafeJSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(prediction.PredictionInputError)
-    async def bad_input(request: Request, exc: prediction.PredictionInputError) -> JSONResponse:
+    async def bad_input(request: Request, exc: prediction.PredictionInputError) -> SafeJSONResponse:
         error = {"field": "(body)", "loc": [], "msg": str(exc), "type": "prediction_input"}
-        return JSONResponse({"detail": [error]}, status_code=422)
+        return SafeJSONResponse({"detail": [error]}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def failure(request: Request, exc: Exception) -> JSONResponse:
+    async def failure(request: Request, exc: Exception) -> SafeJSONResponse:
         # The traceback goes to the server log only.
         detail = f"internal error ({type(exc).__name__}); see the server log"
-        return JSONResponse({"detail": detail}, status_code=500)
+        return SafeJSONResponse({"detail": detail}, status_code=500)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -211,7 +292,7 @@ def create_app(
         return {"status": "ok", "model_version": version}
 
     @app.get("/metadata")
-    def model_metadata() -> JSONResponse:
+    def model_metadata() -> SafeJSONResponse:
         """Model name, version, algorithm, test metrics and the input schema."""
         content = {
             "model_name": metadata.get("model_name"),
@@ -226,15 +307,15 @@ def create_app(
             "key_columns": keys,
             "limits": {"max_batch": max_batch, "max_body_bytes": max_body_bytes},
         }
-        return JSONResponse(to_jsonable(content))
+        return SafeJSONResponse(to_jsonable(content))
 
     @app.post("/predict")
-    def predict(payload: payload_type) -> JSONResponse:  # type: ignore[valid-type]
+    def predict(payload: payload_type) -> SafeJSONResponse:  # type: ignore[valid-type]
         """Predict one record or `{"records": [...]}`; probabilities for classifiers."""
         records = payload.records if isinstance(payload, batch_model) else [payload]
         if len(records) > max_batch:
             detail = f"{len(records)} records in one request; at most {max_batch}: split the batch"
-            return JSONResponse({"detail": detail}, status_code=413)
+            return SafeJSONResponse({"detail": detail}, status_code=413)
         rows = [record.model_dump(by_alias=True, exclude_unset=True) for record in records]
         given = [key for key in keys if any(key in row for row in rows)]
         frame = pd.DataFrame.from_records(rows, columns=[*schema["features"], *given])
@@ -244,7 +325,7 @@ def create_app(
             "predictions": result.to_dict(orient="records"),
             "warnings": result.attrs.get("warnings", []),
         }
-        return JSONResponse(to_jsonable(content))
+        return SafeJSONResponse(to_jsonable(content))
 
     return app
 

@@ -182,6 +182,14 @@ def save_text(name_or_path: str | Path, text: str) -> Path:
     return target
 
 
+def save_bytes(name_or_path: str | Path, data: bytes) -> Path:
+    """Save raw bytes (a PNG figure, ...); returns the path written."""
+    target, _ = _target(name_or_path)
+    atomic_write_bytes(target, data)
+    context.log_io("write", target)
+    return target
+
+
 def load_text(name_or_path: str | Path) -> str:
     """Load a UTF-8 text artifact."""
     target, label = _target(name_or_path)

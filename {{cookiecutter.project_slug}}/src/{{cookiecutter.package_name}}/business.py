@@ -6,24 +6,26 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .data import make_demo_data, read_table
-from .metrics import get_metric
+from .metrics import METRICS, Task, get_metric
 from .paths import resolve
 
 PROBLEM_TYPES = ("classification", "regression")
 
-# Range a threshold of each metric can take; a threshold outside it can never be measured as met.
-METRIC_RANGES: dict[str, tuple[float, float]] = {
-    "roc_auc": (0.0, 1.0),
-    "average_precision": (0.0, 1.0),
-    "f1": (0.0, 1.0),
-    "accuracy": (0.0, 1.0),
-    "balanced_accuracy": (0.0, 1.0),
-    "r2": (-math.inf, 1.0),
-    "rmse": (0.0, math.inf),
-    "mae": (0.0, math.inf),
+# How phase 04 measures the business criterion on the test split, per problem type.
+BUSINESS_MEASURES: dict[str, dict[str, str]] = {
+    "classification": {
+        "lift": "lift at the top {share:.0%} of scores (hit rate there / overall hit rate)",
+        "cumulative_gain": "share of all positives found in the top {share:.0%} of scores",
+        "none": "not measured",
+    },
+    "regression": {
+        "within_tolerance": "share of predictions within {tolerance:.0%} of the true value",
+        "none": "not measured",
+    },
 }
 
 
@@ -36,8 +38,16 @@ def success_criteria(
     success_threshold: float,
     min_gain_over_baseline: float,
     business_success_criterion: str,
+    business_measure: str = "none",
+    business_share: float = 0.2,
+    business_tolerance: float = 0.15,
+    business_target: float = 0.0,
 ) -> dict[str, Any]:
-    """Return the success-criteria record that phase 04 checks the model against."""
+    """Return the success-criteria record that phase 04 checks the model against.
+
+    `business_measure` (with `business_share`, `business_tolerance` and `business_target`) is
+    how phase 04 measures the business criterion; see BUSINESS_MEASURES.
+    """
     if problem_type not in PROBLEM_TYPES:
         raise ValueError(
             f"problem_type {problem_type!r} is not supported; use one of {', '.join(PROBLEM_TYPES)}"
@@ -48,6 +58,12 @@ def success_criteria(
         "target": target,
         "objective": objective.strip(),
         "business_success_criterion": business_success_criterion.strip(),
+        "business_measure": {
+            "name": business_measure,
+            "share": float(business_share),
+            "tolerance": float(business_tolerance),
+            "target": float(business_target),
+        },
         "primary_metric": metric.name,
         "greater_is_better": metric.greater_is_better,
         "success_threshold": float(success_threshold),
@@ -57,10 +73,11 @@ def success_criteria(
 
 def measurability(criteria: dict[str, Any]) -> list[dict[str, Any]]:
     """Checks that each criterion can be measured: named, numeric, inside the metric's range."""
-    low, high = METRIC_RANGES.get(criteria["primary_metric"], (-math.inf, math.inf))
+    metric = METRICS.get(criteria["primary_metric"])
+    low, high = (metric.low, metric.high) if metric else (-math.inf, math.inf)
     threshold = criteria["success_threshold"]
     gain = criteria["min_gain_over_baseline"]
-    return [
+    checks = [
         {
             "name": "objective stated",
             "passed": bool(criteria["objective"]),
@@ -86,6 +103,83 @@ def measurability(criteria: dict[str, Any]) -> list[dict[str, Any]]:
             "threshold": ">= 0",
         },
     ]
+    measure = criteria.get("business_measure")
+    if measure:
+        allowed = list(BUSINESS_MEASURES.get(criteria["problem_type"], {}))
+        share, tolerance = measure["share"], measure["tolerance"]
+        checks += [
+            {
+                "name": "business measure fits the problem type",
+                "passed": measure["name"] in allowed,
+                "value": measure["name"],
+                "threshold": allowed,
+            },
+            {
+                "name": "business share and tolerance usable",
+                "passed": 0 < share <= 1 and tolerance > 0 and math.isfinite(measure["target"]),
+                "value": {"share": share, "tolerance": tolerance, "target": measure["target"]},
+                "threshold": "0 < share <= 1, tolerance > 0, target finite",
+            },
+        ]
+    return checks
+
+
+def measure_business(
+    criteria: dict[str, Any], y_true: Any, y_pred: Any, y_score: Any = None, *, task: Task
+) -> dict[str, Any]:
+    """The business criterion measured on test predictions, against its target.
+
+    Returns {criterion, measure, description, share, value, target, passed, reason}; value and
+    passed are None (reason says why) when the measure is `none` or undefined for these data.
+    """
+    spec = criteria.get("business_measure") or {"name": "none"}
+    name = spec["name"]
+    template = BUSINESS_MEASURES.get(task.problem_type, {}).get(name, name)
+    result: dict[str, Any] = {
+        "criterion": criteria.get("business_success_criterion", ""),
+        "measure": name,
+        "description": template.format(
+            share=spec.get("share", 0.0), tolerance=spec.get("tolerance", 0.0)
+        ),
+        "share": spec.get("share"),
+        "value": None,
+        "target": spec.get("target"),
+        "passed": None,
+        "reason": None,
+    }
+    value, reason = _business_value(name, spec, np.asarray(y_true), y_pred, y_score, task)
+    if value is None:
+        return {**result, "reason": reason}
+    return {**result, "value": value, "passed": bool(value >= spec["target"] - 1e-9)}
+
+
+def _business_value(
+    name: str, spec: dict[str, Any], y_true: np.ndarray, y_pred: Any, y_score: Any, task: Task
+) -> tuple[float | None, str | None]:
+    if name == "none":
+        return None, "no business measure chosen (business_understanding.business_measure)"
+    if name == "within_tolerance":
+        truth = y_true.astype(float)
+        error = np.abs(np.asarray(y_pred, dtype=float) - truth)
+        return float(np.mean(error <= spec["tolerance"] * np.abs(truth))), None
+    if name in ("lift", "cumulative_gain"):
+        if task.positive_label is None:
+            return None, (
+                f"{name} needs a binary target ({len(task.labels)} classes here); set "
+                "business_understanding.business_measure to none"
+            )
+        if y_score is None or np.ndim(y_score) != 1:
+            return None, "needs predicted probabilities; the model gives none"
+        positive = y_true == task.positive_label
+        if not positive.any():
+            return None, f"no row of the positive class {task.positive_label!r} in the test split"
+        top = np.argsort(-np.asarray(y_score), kind="stable")[
+            : math.ceil(spec["share"] * len(y_true))
+        ]
+        if name == "lift":
+            return float(positive[top].mean() / positive.mean()), None
+        return float(positive[top].sum() / positive.sum()), None
+    return None, f"unknown business measure {name!r} (business_understanding.business_measure)"
 
 
 def feasibility(
@@ -170,3 +264,15 @@ def data_overview(data_path: str, problem_type: str, seed: int) -> tuple[list[st
         return list(make_demo_data(problem_type, 10, seed).columns), None
     frame = read_table(resolve(data_path))
     return list(frame.columns), len(frame)
+
+
+def business_markdown(result: dict[str, Any]) -> str:
+    """The measured business criterion for a report, against its target."""
+    text = f"**Business criterion:** {result['criterion'] or '(not stated)'}"
+    if result["value"] is None:
+        return f"{text}\n\nNot measured: {result['reason']}."
+    verdict = "met" if result["passed"] else "**not met**"
+    return (
+        f"{text}\n\nMeasured on the test split as the {result['description']}: "
+        f"**{result['value']:.3g}** against a target of {result['target']:g}: {verdict}."
+    )

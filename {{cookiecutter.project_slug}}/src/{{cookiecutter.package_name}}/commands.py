@@ -1,5 +1,6 @@
-"""`crisp predict | serve | monitor | rollback`: this project's commands, added to the runner's
-`crisp` through `[tool.crisp] commands` in pyproject.toml: using and watching the production model.
+"""`crisp predict | serve | monitor | promote | rollback`: this project's commands, added to the
+runner's `crisp` through `[tool.crisp] commands` in pyproject.toml: using, watching and choosing
+the production model.
 
 Exit codes: 0 done (monitor: no alert), 1 monitoring alert or a failed monitoring run,
 2 a user error (message on stderr says what to fix), 130 interrupted.
@@ -13,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("predict", "serve", "monitor", "rollback")
+COMMANDS = ("predict", "serve", "monitor", "promote", "rollback")
+# Project folders `crisp predict -o` never writes into: the pipeline's own data, models, artifacts.
+PROTECTED_OUTPUT_DIRS = ("data/processed", "models", "artifacts")
 EXIT_ALERT = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -34,7 +37,11 @@ def add_commands(commands: Any) -> dict[str, Any]:
         "-o",
         "--output",
         metavar="OUTPUT",
-        help="file to write (default: <INPUT stem>.predictions.<ext> next to INPUT)",
+        help="file to write (default: <INPUT stem>.predictions.<ext> next to INPUT); never "
+        "inside data/processed/, models/ or artifacts/",
+    )
+    predict.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT when it exists already"
     )
     serve = commands.add_parser(
         "serve",
@@ -69,11 +76,23 @@ def add_commands(commands: Any) -> dict[str, Any]:
         metavar="SECTION.KEY=VALUE",
         help="override a parameter for this run, e.g. monitoring.max_drifted_share=0.5",
     )
-    commands.add_parser(
+    promote = commands.add_parser(
+        "promote",
+        help="put a registered model version into production",
+        description="Make VERSION (see models/registry/) the production model; the current one "
+        "becomes the version `crisp rollback` returns to. Recorded in the registry's history.",
+    )
+    promote.add_argument("version", metavar="VERSION", help="registry version, e.g. v0003")
+    rollback = commands.add_parser(
         "rollback",
         help="put the previous production model back into production",
-        description="Restore the production version that the current one replaced.",
+        description="Restore the production version that the current one replaced. Recorded in "
+        "the registry's history; `crisp promote VERSION` goes forward again.",
     )
+    for parser in (promote, rollback):
+        parser.add_argument(
+            "--reason", default="", help="why, for the registry's history (e.g. a ticket)"
+        )
     return dict.fromkeys(COMMANDS, dispatch)
 
 
@@ -87,7 +106,13 @@ def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     from .prediction import PredictionInputError
     from .registry import RegistryError
 
-    handlers = {"predict": _predict, "serve": _serve, "monitor": _monitor, "rollback": _rollback}
+    handlers = {
+        "predict": _predict,
+        "serve": _serve,
+        "monitor": _monitor,
+        "promote": _promote,
+        "rollback": _rollback,
+    }
     user_errors = (
         ArtifactMissingError,
         DataError,
@@ -141,12 +166,7 @@ def _predict(args: argparse.Namespace, argv: list[str], root: Path) -> int:
         output = Path(args.output).expanduser().resolve()
     else:
         output = source.with_name(f"{source.stem}.predictions{source.suffix}")
-    if output.suffix.lower() not in data.SUPPORTED_SUFFIXES:
-        raise data.DataError(
-            f"output file {args.output} must end in .csv or .parquet (the format it is written in)"
-        )
-    if output == source:
-        raise data.DataError(f"output file {args.output} is the input file; choose another name")
+    _check_output(output, source, root, overwrite=args.overwrite)
     model, metadata, schema = prediction.production_model()
     frame = data.read_table(source)
     problem_type = metadata.get("problem_type") or schema["problem_type"]
@@ -161,6 +181,33 @@ def _predict(args: argparse.Namespace, argv: list[str], root: Path) -> int:
         f"written to {_shown(output)}"
     )
     return 0
+
+
+def _check_output(output: Path, source: Path, root: Path, *, overwrite: bool) -> None:
+    """Refuse an output path that would replace the input, a pipeline file or an existing file."""
+    from .data import SUPPORTED_SUFFIXES, DataError
+
+    shown = _shown(output)
+    if output.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise DataError(
+            f"output file {shown} must end in .csv or .parquet (the format it is written in)"
+        )
+    if output == source:
+        raise DataError(f"output file {shown} is the input file; choose another name with -o")
+    project = root.resolve()
+    for folder in PROTECTED_OUTPUT_DIRS:
+        if output.is_relative_to(project / folder):
+            raise DataError(
+                f"output file {shown} is inside {folder}/, which holds the pipeline's own files; "
+                "write predictions elsewhere, e.g. -o predictions/scored.csv"
+            )
+    if output.is_dir():
+        raise DataError(f"output {shown} is a directory; name a file, e.g. -o {shown}/scored.csv")
+    if output.exists() and not overwrite:
+        raise DataError(
+            f"output file {shown} exists already; pass --overwrite to replace it, or choose "
+            "another name with -o"
+        )
 
 
 def _serve(args: argparse.Namespace, argv: list[str], root: Path) -> int:
@@ -237,12 +284,39 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     return EXIT_ALERT if status == "alert" or record.status != "succeeded" else 0
 
 
+def _mirror_to_tracking(root: Path) -> None:
+    """With experiment tracking, the new production version is mirrored to MLflow's registry."""
+    import importlib
+    import importlib.util
+
+    name = f"{__package__}.tracking"
+    if importlib.util.find_spec(name) is not None:
+        importlib.import_module(name).mirror_production_safely(root)
+
+
+def _promote(args: argparse.Namespace, argv: list[str], root: Path) -> int:
+    from . import registry
+
+    before = registry.production_version()
+    registry.load_version(args.version)  # never promote a version that cannot be served
+    pointer = registry.promote(args.version, via="crisp promote", reason=args.reason)
+    if before == pointer["version"]:
+        print(f"{pointer['version']} is already in production; nothing changed")
+        return 0
+    replaced = f" (replacing {before}; `crisp rollback` returns to it)" if before else ""
+    print(f"production is now {pointer['version']}{replaced}; restart `crisp serve` to serve it")
+    _mirror_to_tracking(root)
+    return 0
+
+
 def _rollback(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     from . import registry
 
-    pointer = registry.rollback()
+    pointer = registry.rollback(via="crisp rollback", reason=args.reason)
     print(
-        f"production is now {pointer['version']} (rolled back from {pointer['rolled_back_from']}); "
+        f"production is now {pointer['version']} (rolled back from {pointer['rolled_back_from']}; "
+        f"`crisp promote {pointer['rolled_back_from']}` goes forward again); "
         "restart `crisp serve` to serve it"
     )
+    _mirror_to_tracking(root)
     return 0

@@ -1,108 +1,206 @@
-"""Held-out evaluation: metrics, slices, robustness, importance, criteria, deployment gate."""
+"""Held-out evaluation: metrics, per-class and per-slice views, robustness, importance, success
+criteria, the production comparison and the deployment gate."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 
 from . import metrics as metrics_
-from .modelling import single_threaded
+from .metrics import Task
+from .modelling import sample_rows, single_threaded
+from .parallel import LOCAL, Compute
 
 MISSING_SLICE = "(missing)"
+UNDEFINED = "undefined"
 # Float rounding must not decide a gate: 0.805 - 0.005 is not "worse than" 0.8.
 EPS = 1e-9
 MAX_SLICE_VALUES = 10  # numeric slice columns with more distinct values are cut into quartiles
+# Permutation importance on fewer rows finishes before local worker processes would have started.
+PARALLEL_IMPORTANCE_ROWS = 2000
+
+
+# The params keys behind each success criterion, named when a criterion fails.
+CRITERIA_KEYS = {
+    "threshold": "business_understanding.success_threshold",
+    "gain": "business_understanding.min_gain_over_baseline",
+}
 
 
 class EvaluationError(ValueError):
     """Invalid evaluation input (unknown column, missing metric, bad parameter)."""
 
 
-def predict_scores(model: Any, X: pd.DataFrame, problem_type: str) -> tuple[np.ndarray, Any]:
+def _task(task: Task | str) -> Task:
+    """A Task; a bare problem type (callers without one) gets the type's first metric."""
+    if isinstance(task, Task):
+        return task
+    return Task.create(problem_type=task, metric=metrics_.names(task)[0])
+
+
+def _labels(model: Any, task: Task) -> Any:
+    labels = getattr(model, "classes_", None)
+    return labels if labels is not None else (task.labels or None)
+
+
+def predict_scores(model: Any, X: pd.DataFrame, task: Task | str) -> tuple[np.ndarray, Any]:
     """Predictions and scores: positive-class probability (binary), probability matrix
     (multiclass) or None (regression, or a classifier without `predict_proba`)."""
+    task = _task(task)
     with single_threaded():
         y_pred = np.asarray(model.predict(X))
-        if problem_type == "classification" and hasattr(model, "predict_proba"):
+        if task.classification and hasattr(model, "predict_proba"):
             return y_pred, metrics_.positive_scores(model.predict_proba(X))
     return y_pred, None
 
 
-def model_output(model: Any, X: pd.DataFrame, problem_type: str) -> np.ndarray:
+def model_output(model: Any, X: pd.DataFrame, task: Task | str) -> np.ndarray:
     """What the model hands downstream, for prediction-drift monitoring: probabilities
     (positive class, or a matrix for multiclass) for classifiers, predictions otherwise."""
-    y_pred, y_score = predict_scores(model, X, problem_type)
+    y_pred, y_score = predict_scores(model, X, task)
     return y_score if y_score is not None else y_pred
 
 
 def compute_metrics(
-    problem_type: str,
+    task: Task | str,
     y_true: Any,
     y_pred: Any,
     y_score: Any = None,
     labels: Any = None,
 ) -> dict[str, float]:
-    """Every metric of `problem_type` that is defined for these predictions."""
+    """Every metric of the task's problem type that is defined for these predictions."""
+    task = _task(task)
+    labels = labels if labels is not None else (task.labels or None)
     results = {}
-    for name in metrics_.names(problem_type):
-        value = metrics_.score(name, y_true, y_pred, y_score, labels=labels)
-        if not math.isnan(value):
+    for name in metrics_.names(task.problem_type):
+        value, _ = metrics_.measure(name, y_true, y_pred, y_score, labels)
+        if value is not None:
             results[name] = value
     return results
 
 
-def evaluate(model: Any, X: pd.DataFrame, y: Any, problem_type: str) -> dict[str, float]:
-    """All metrics of `model` on `X`, `y`."""
-    y_pred, y_score = predict_scores(model, X, problem_type)
-    return compute_metrics(
-        problem_type, y, y_pred, y_score, labels=getattr(model, "classes_", None)
+def evaluate(model: Any, X: pd.DataFrame, y: Any, task: Task | str) -> dict[str, float]:
+    """All defined metrics of `model` on `X`, `y`."""
+    task = _task(task)
+    y_pred, y_score = predict_scores(model, X, task)
+    return compute_metrics(task, y, y_pred, y_score, labels=_labels(model, task))
+
+
+def metrics_table(scores: dict[str, dict[str, float] | None], *, task: Task) -> pd.DataFrame:
+    """Models side by side (one column per model with scores), a metric per row, the primary
+    first; values as text with 4 decimals, "undefined" where a model has none (no NaN)."""
+    shown = {name: values for name, values in scores.items() if values}
+    order = [task.metric.name] + [m for m in metrics_.names(task.problem_type)]
+    rows = [m for m in dict.fromkeys(order) if any(m in v for v in shown.values())]
+    table = pd.DataFrame(
+        {
+            name: [f"{values[m]:.4f}" if m in values else UNDEFINED for m in rows]
+            for name, values in shown.items()
+        },
+        index=pd.Index(rows, name="metric"),
     )
+    return table
+
+
+def readable(table: pd.DataFrame, decimals: int = 4) -> pd.DataFrame:
+    """A table for a report: floats rounded, missing values written as "undefined"."""
+    out = table.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            values = out[column].round(decimals)
+            out[column] = values.astype(object).where(values.notna(), UNDEFINED)
+    return out
 
 
 def _slice_values(column: pd.Series) -> pd.Series:
     """Slice labels: numeric columns with many values become quartile intervals."""
     if pd.api.types.is_numeric_dtype(column) and column.nunique() > MAX_SLICE_VALUES:
-        column = pd.qcut(column, q=4, duplicates="drop")
+        quartiles = pd.qcut(column, q=4, duplicates="drop")
+        names = {i: f"({i.left:.4g}, {i.right:.4g}]" for i in quartiles.cat.categories}
+        return quartiles.map(names).astype("string").fillna(MISSING_SLICE)
     return column.astype("string").fillna(MISSING_SLICE)
 
 
+def companion_metric(task: Task) -> str:
+    """A second, nearly always defined metric shown beside the primary one per slice."""
+    if task.classification:
+        return "accuracy" if task.metric.name != "accuracy" else "balanced_accuracy"
+    return "mae" if task.metric.name != "mae" else "rmse"
+
+
 def per_slice_metrics(
-    model: Any,
-    X: pd.DataFrame,
-    y: Any,
-    slice_column: str,
-    problem_type: str,
-    metric: str,
+    model: Any, X: pd.DataFrame, y: Any, *, slice_column: str, task: Task
 ) -> pd.DataFrame:
-    """One row per value of `slice_column`: slice, n, share, `metric` (NaN when undefined)."""
+    """One row per value of `slice_column`: slice, n, share, the primary and a companion metric,
+    note. A metric undefined on a slice is NaN there and the note says why. No rows when
+    `slice_column` is empty (no slices asked for)."""
+    names = [task.metric.name, companion_metric(task)]
+    if not slice_column:
+        return pd.DataFrame(columns=["slice", "n", "share", *names, "note"])
     if slice_column not in X.columns:
         raise EvaluationError(
             f"Slice column {slice_column!r} is not in the data. "
             f"Set evaluation.slice_column to one of: {', '.join(map(str, X.columns))}."
         )
-    m = metrics_.get_metric(metric, problem_type)
     y_true = np.asarray(y)
-    y_pred, y_score = predict_scores(model, X, problem_type)
-    labels = getattr(model, "classes_", None)
+    y_pred, y_score = predict_scores(model, X, task)
+    labels = _labels(model, task)
     slices = _slice_values(X[slice_column]).to_numpy()
 
     rows = []
     for value in pd.unique(slices):
         mask = slices == value
         score = y_score[mask] if y_score is not None else None
-        rows.append(
-            {
-                "slice": str(value),
-                "n": int(mask.sum()),
-                "share": float(mask.mean()),
-                m.name: metrics_.score(m, y_true[mask], y_pred[mask], score, labels=labels),
-            }
-        )
-    return pd.DataFrame(rows).sort_values("n", ascending=False).reset_index(drop=True)
+        row: dict[str, Any] = {"slice": str(value), "n": int(mask.sum()), "share": mask.mean()}
+        notes = []
+        for name in names:
+            measured, reason = metrics_.measure(
+                name, y_true[mask], y_pred[mask], score, labels=labels
+            )
+            row[name] = float("nan") if measured is None else measured
+            if reason:
+                notes.append(f"{name} undefined: {reason}")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return (
+        pd.DataFrame(rows).sort_values("n", ascending=False, kind="stable").reset_index(drop=True)
+    )
+
+
+def per_class_table(y_true: Any, y_pred: Any, y_score: Any = None, *, task: Task) -> pd.DataFrame:
+    """Per class: rows (support), predicted (count), precision, recall, f1 and, with scores,
+    one-vs-rest ROC-AUC. NaN marks a value undefined for the class (e.g. never predicted)."""
+    labels = list(task.labels) or list(np.unique(np.asarray(y_true)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=np.nan
+    )
+    table = pd.DataFrame(
+        {
+            "class": [str(label) for label in labels],
+            "rows": support.astype(int),
+            "predicted": [int((y_pred == label).sum()) for label in labels],
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
+    )
+    if y_score is not None:
+        matrix = np.asarray(y_score)
+        if matrix.ndim == 1:
+            matrix = np.column_stack([1 - matrix, matrix])
+        auc = []
+        for i, label in enumerate(labels):
+            positive = y_true == label
+            defined = 0 < positive.sum() < len(positive)
+            auc.append(skm.roc_auc_score(positive, matrix[:, i]) if defined else float("nan"))
+        table["roc_auc_ovr"] = auc
+    return table
 
 
 def numeric_columns(X: pd.DataFrame) -> list[str]:
@@ -114,61 +212,78 @@ def numeric_columns(X: pd.DataFrame) -> list[str]:
     ]
 
 
+def diagnostic_sample(
+    X: pd.DataFrame, y: Any, *, task: Task, max_rows: int, seed: int
+) -> tuple[pd.DataFrame, pd.Series, str]:
+    """At most `max_rows` test rows for the costly diagnostics (robustness, importance),
+    stratified by class; with a sentence saying which rows were used."""
+    y = pd.Series(np.asarray(y), index=X.index)
+    rows = sample_rows(y, max_rows=max_rows, seed=seed, stratify=task.classification)
+    if len(rows) == len(y):
+        return X, y, f"all {len(y):,} test rows"
+    sentence = f"a {'stratified ' if task.classification else ''}sample of {len(rows):,} of "
+    sentence += f"{len(y):,} test rows (evaluation.diagnostic_rows)"
+    return X.iloc[rows], y.iloc[rows], sentence
+
+
 def robustness(
-    model: Any,
-    X: pd.DataFrame,
-    y: Any,
-    problem_type: str,
-    metric: str,
-    noise_level: float,
-    seed: int,
+    model: Any, X: pd.DataFrame, y: Any, *, task: Task, noise_level: float, seed: int
 ) -> dict[str, Any]:
     """Score on `X` and on `X` with Gaussian noise (noise_level x column std) on numeric columns.
 
-    Returns clean, noisy and drop (positive = worse under noise, in metric units).
+    Returns clean, noisy and drop (positive = worse under noise, in metric units; None when the
+    metric is undefined on these rows).
     """
     if not noise_level >= 0:
         raise EvaluationError(
             f"evaluation.noise_level is {noise_level!r}; it must be a number >= 0."
         )
-    m = metrics_.get_metric(metric, problem_type)
     rng = np.random.default_rng(seed)
-    columns = numeric_columns(X)
     noisy = X.copy()
-    for column in columns:
+    for column in numeric_columns(X):
         values = noisy[column].astype(float)
         std = float(values.std()) if values.notna().sum() > 1 else 0.0
         noisy[column] = values + rng.normal(0.0, noise_level * std, size=len(values))
 
-    clean_score = _score(model, X, y, problem_type, m)
-    noisy_score = _score(model, noisy, y, problem_type, m)
-    return {
-        "clean": clean_score,
-        "noisy": noisy_score,
-        "drop": metrics_.improvement(m, clean_score, noisy_score),
-    }
+    clean_score = _score(model, X, y, task)
+    noisy_score = _score(model, noisy, y, task)
+    drop = None
+    if clean_score is not None and noisy_score is not None:
+        drop = task.improvement(clean_score, noisy_score)
+    return {"clean": clean_score, "noisy": noisy_score, "drop": drop}
 
 
-def _score(model: Any, X: pd.DataFrame, y: Any, problem_type: str, m: metrics_.Metric) -> float:
-    y_pred, y_score = predict_scores(model, X, problem_type)
-    return metrics_.score(m, y, y_pred, y_score, labels=getattr(model, "classes_", None))
+def _score(model: Any, X: pd.DataFrame, y: Any, task: Task) -> float | None:
+    y_pred, y_score = predict_scores(model, X, task)
+    value, _ = metrics_.measure(task.metric, y, y_pred, y_score, labels=_labels(model, task))
+    return value
 
 
 def importance_table(
     model: Any,
     X: pd.DataFrame,
     y: Any,
-    metric: str,
-    problem_type: str,
+    *,
+    task: Task,
     seed: int,
     n_repeats: int = 5,
+    compute: Compute = LOCAL,
 ) -> pd.DataFrame:
-    """Permutation importance of each raw input column: how much `metric` worsens when the
-    column is shuffled (metric units, larger = more important); sorted, most important first."""
-    m = metrics_.get_metric(metric, problem_type)
-    with single_threaded():
+    """Permutation importance of each raw input column: how much the primary metric worsens
+    when the column is shuffled (metric units, larger = more important); most important first.
+    Columns are permuted in parallel on `compute` (locally only from PARALLEL_IMPORTANCE_ROWS
+    rows on: the result is the same either way)."""
+    if compute.kind == "local" and len(X) < PARALLEL_IMPORTANCE_ROWS:
+        compute = LOCAL
+    with compute.parallel():
         result = permutation_importance(
-            model, X, y, scoring=metrics_.make_scorer(m), n_repeats=n_repeats, random_state=seed
+            model,
+            X,
+            y,
+            scoring=metrics_.make_scorer(task.metric),
+            n_repeats=n_repeats,
+            random_state=seed,
+            n_jobs=compute.jobs,
         )
     table = pd.DataFrame(
         {
@@ -177,7 +292,9 @@ def importance_table(
             "importance_std": result["importances_std"],
         }
     )
-    return table.sort_values("importance_mean", ascending=False).reset_index(drop=True)
+    return table.sort_values("importance_mean", ascending=False, kind="stable").reset_index(
+        drop=True
+    )
 
 
 def criteria_results(
@@ -186,7 +303,8 @@ def criteria_results(
     """The ML success criteria checked on test scores; one record per criterion.
 
     `criteria` is the success_criteria record (primary_metric, success_threshold,
-    min_gain_over_baseline, problem_type). Errors such as rmse pass with op "<=".
+    min_gain_over_baseline, problem_type). Errors such as rmse pass with op "<=". Each record
+    names the params `key` that sets its threshold.
     """
     missing = [
         k for k in ("primary_metric", "success_threshold", "problem_type") if k not in criteria
@@ -209,60 +327,192 @@ def criteria_results(
     baseline = float(baseline_metrics[m.name])
     baseline_threshold = baseline + gain if m.greater_is_better else baseline - gain
     results = []
-    for name, threshold in (
-        (f"{m.name} meets success threshold", float(criteria["success_threshold"])),
-        (f"{m.name} beats baseline by min gain ({gain:g})", baseline_threshold),
+    for name, threshold, key in (
+        (f"{m.name} meets success threshold", float(criteria["success_threshold"]), "threshold"),
+        (f"{m.name} beats baseline by min gain ({gain:g})", baseline_threshold, "gain"),
     ):
         passed = value >= threshold - EPS if m.greater_is_better else value <= threshold + EPS
         results.append(
-            {"name": name, "value": value, "threshold": threshold, "op": op, "passed": passed}
+            {
+                "name": name,
+                "value": value,
+                "threshold": threshold,
+                "op": op,
+                "passed": passed,
+                "key": CRITERIA_KEYS[key],
+            }
         )
     return results
 
 
+def _not_comparable(version: Any, reason: str) -> dict[str, Any]:
+    return {"status": "not comparable", "version": version, "reason": reason, "metrics": None}
+
+
+def _listed(values: Any, limit: int = 5) -> str:
+    values = [str(v) for v in values]
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return ", ".join(values[:limit]) + more
+
+
+def compare_with_production(
+    load: Callable[[], tuple[Any, dict[str, Any]] | None],
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    task: Task,
+) -> dict[str, Any]:
+    """Score the production model from `load()` (e.g. `registry.load_production`) on the test
+    split, on the columns it was trained on.
+
+    Returns {status, version, reason, metrics}: status "none" (no production model), "compared"
+    (metrics set) or "not comparable" (reason says why: its files cannot be read, the problem
+    type, target or classes changed, columns it needs are gone, or scoring it failed).
+    """
+    try:
+        loaded = load()
+    except Exception as error:  # noqa: BLE001 - any registry failure only means "not comparable"
+        return _not_comparable(
+            None, f"its files could not be read ({type(error).__name__}: {error})"
+        )
+    if loaded is None:
+        return {
+            "status": "none",
+            "version": None,
+            "reason": "no production model yet",
+            "metrics": None,
+        }
+    model, metadata = loaded
+    metadata = metadata if isinstance(metadata, dict) else {}
+    version = metadata.get("version")
+    for key, now in (("problem_type", task.problem_type), ("target", task.target)):
+        before = metadata.get(key)
+        if before and now and before != now:
+            return _not_comparable(
+                version, f"{key.replace('_', ' ')} changed (production: {before!r}, now: {now!r})"
+            )
+    classes = getattr(model, "classes_", None)
+    if task.classification and classes is not None and task.labels:
+        before, now = {str(c) for c in classes}, {str(c) for c in task.labels}
+        if before != now:
+            return _not_comparable(
+                version,
+                f"classes changed (production: {_listed(sorted(before))}; "
+                f"now: {_listed(sorted(now))})",
+            )
+    columns = getattr(model, "feature_names_in_", None)
+    columns = list(columns) if columns is not None else list(X.columns)
+    gone = [c for c in columns if c not in X.columns]
+    if gone:
+        return _not_comparable(
+            version, f"columns it was trained on are not in the test split: {_listed(gone)}"
+        )
+    try:
+        y_pred, y_score = predict_scores(model, X[columns], task)
+    except Exception as error:  # noqa: BLE001 - an old model that fails on today's data
+        return _not_comparable(
+            version, f"scoring it on the test split failed ({type(error).__name__}: {error})"
+        )
+    value, reason = task.measure(y, y_pred, y_score)
+    if value is None:
+        return _not_comparable(version, f"its {task.metric.name} is undefined here: {reason}")
+    scores = compute_metrics(task, y, y_pred, y_score, labels=_labels(model, task))
+    return {"status": "compared", "version": version, "reason": None, "metrics": scores}
+
+
 def deployment_decision(
+    *,
+    task: Task,
     challenger_score: float,
-    champion_score: float | None,
-    metric: str,
-    problem_type: str,
+    production: dict[str, Any],
     tolerance: float,
     criteria_passed: bool,
 ) -> dict[str, Any]:
     """The champion/challenger gate: reject, promote or keep the production model.
 
-    Reject when the success criteria fail; promote when there is no champion or the challenger
-    is at most `tolerance` worse than it; keep the champion otherwise.
+    Reject when the success criteria fail; promote when there is no comparable production model
+    (the success criteria alone decide) or the challenger is at most `tolerance` worse than it;
+    keep production otherwise. A challenger score at the metric's ceiling is flagged as
+    suspicious (`suspicious`, also in the reason).
     """
     if not tolerance >= 0:
         raise EvaluationError(
             f"evaluation.promotion_tolerance is {tolerance!r}; it must be a number >= 0."
         )
-    m = metrics_.get_metric(metric, problem_type)
+    m = task.metric
+    status = production.get("status", "none")
+    champion = (production.get("metrics") or {}).get(m.name) if status == "compared" else None
     record: dict[str, Any] = {
         "metric": m.name,
         "challenger": float(challenger_score),
-        "champion": None if champion_score is None else float(champion_score),
+        "champion": None if champion is None else float(champion),
+        "champion_version": production.get("version"),
+        "production": status,
         "tolerance": float(tolerance),
         "gain": None,
+        "suspicious": None,
     }
-    if not criteria_passed:
-        return {
-            "decision": "reject",
-            "reason": "The challenger fails the success criteria.",
-            **record,
-        }
-    if champion_score is None:
-        return {"decision": "promote", "reason": "No production model yet.", **record}
-    gain = metrics_.improvement(m, challenger_score, champion_score)
-    record["gain"] = gain
-    if gain >= -tolerance - EPS:
-        reason = (
-            f"The challenger's {m.name} ({challenger_score:.4f}) is not worse than production "
-            f"({champion_score:.4f}) beyond the tolerance {tolerance:g}."
+    if task.at_ceiling(challenger_score):
+        record["suspicious"] = (
+            f"the test {m.name} ({challenger_score:.4f}) is the best the metric can take: check "
+            "for target leakage (a feature that encodes the target) or a test split too small "
+            "to tell models apart"
         )
-        return {"decision": "promote", "reason": reason, **record}
-    reason = (
-        f"The challenger's {m.name} ({challenger_score:.4f}) is worse than production "
-        f"({champion_score:.4f}) by {-gain:.4f}, more than the tolerance {tolerance:g}."
+    not_comparable = (
+        f"production model not comparable: {production.get('reason')}"
+        if status == "not comparable"
+        else None
     )
-    return {"decision": "keep", "reason": reason, **record}
+    if not criteria_passed:
+        decision = "reject"
+        reason = "The challenger fails the success criteria."
+    elif champion is None:
+        decision = "promote"
+        reason = "The challenger meets the success criteria; " + (
+            f"{not_comparable}, so it is judged on the success criteria alone."
+            if not_comparable
+            else "there is no production model yet."
+        )
+    else:
+        gain = task.improvement(challenger_score, champion)
+        record["gain"] = gain
+        if gain >= -tolerance - EPS:
+            decision = "promote"
+            reason = (
+                f"The challenger's {m.name} ({challenger_score:.4f}) is not worse than production "
+                f"({champion:.4f}) beyond the tolerance {tolerance:g}."
+            )
+        else:
+            decision = "keep"
+            reason = (
+                f"The challenger's {m.name} ({challenger_score:.4f}) is worse than production "
+                f"({champion:.4f}) by {-gain:.4f}, more than the tolerance {tolerance:g}."
+            )
+    if decision == "reject" and not_comparable:
+        reason += f" ({not_comparable}.)"
+    if record["suspicious"]:
+        reason += f" Suspicious: {record['suspicious']}."
+    return {"decision": decision, "reason": reason, **record}
+
+
+def decision_markdown(decision: dict[str, Any]) -> str:
+    """The decision for a report, in full (no table cell cuts it)."""
+    lines = [f"**Decision: {decision['decision']}.** {decision['reason']}", ""]
+    champion = decision.get("champion")
+    version = decision.get("champion_version")
+    production = {
+        "compared": f"{version}, {decision['metric']} {champion:.4f}"
+        if champion is not None
+        else "",
+        "none": "none yet",
+        "not comparable": f"{version or 'unreadable'}, not comparable",
+    }.get(decision.get("production", "none"), "")
+    lines.append(f"- challenger {decision['metric']}: {decision['challenger']:.4f}")
+    lines.append(f"- production model: {production}")
+    if decision.get("gain") is not None:
+        lines.append(
+            f"- gain over production: {decision['gain']:+.4f} (tolerance {decision['tolerance']:g})"
+        )
+    if decision.get("suspicious"):
+        lines.append(f"- **suspicious:** {decision['suspicious']}")
+    return "\n".join(lines)

@@ -1,13 +1,22 @@
-"""Baseline, candidate models, repeated cross-validation table and a small random search."""
+"""Baseline, candidate models, repeated cross-validation, a small random search, the final fit.
+
+Model selection and tuning run on a bounded, stratified sample of the training rows
+(`selection_sample`); the chosen model is then refit on every training row (`fit_final`). Fits
+run in parallel through `compute.Compute` (local worker processes or a Dask cluster), each
+printing a line per model, so a long phase shows where it is.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
@@ -20,30 +29,38 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import (
     KFold,
     ParameterGrid,
-    RandomizedSearchCV,
+    ParameterSampler,
     RepeatedKFold,
     RepeatedStratifiedKFold,
     StratifiedKFold,
-    cross_validate,
 )
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from . import metrics as metrics_
-from . import preparation
+from .metrics import Task
+from .parallel import LOCAL, Compute, Progress
 
 BASELINE = "baseline"
+# A forest's trees each see at most this many rows (bootstrap `max_samples`): fit cost stays
+# bounded on large tables, and more rows than this add little to a tree of depth 10-20.
+TREE_ROWS = 100_000
 
 
 class ModellingError(ValueError):
     """Invalid modelling parameters (folds, repeats, candidates...)."""
 
 
+def _tree_rows(rows: int) -> float | None:
+    return None if rows <= TREE_ROWS else TREE_ROWS / rows
+
+
 @dataclass(frozen=True)
 class CandidateSpec:
-    """A candidate model: how to build it, how readable it is, what to tune."""
+    """A candidate model: how to build it for a seed and a row count, how readable it is,
+    what to tune."""
 
-    factory: Callable[[int], BaseEstimator]
+    factory: Callable[[int, int], BaseEstimator]
     interpretability: str  # high | medium | low
     param_distributions: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -53,17 +70,24 @@ class CandidateSpec:
         return len(ParameterGrid(self.param_distributions)) if self.param_distributions else 1
 
 
-# Sizes are kept small so the demo pipeline trains in seconds on two cores.
+# Sizes are kept small so the demo pipeline trains in seconds on two cores; every candidate
+# scales to many rows: lbfgs/cholesky solvers are linear in rows, forests bootstrap at most
+# TREE_ROWS rows per tree, gradient boosting bins features and stops early above 10,000 rows.
 CANDIDATES: dict[str, dict[str, CandidateSpec]] = {
     "classification": {
         "logistic_regression": CandidateSpec(
-            lambda seed: LogisticRegression(max_iter=2000, random_state=seed),
+            lambda seed, rows: LogisticRegression(max_iter=2000, random_state=seed),
             "high",
             {"model__C": [0.01, 0.1, 1.0, 10.0]},
         ),
         "random_forest": CandidateSpec(
-            lambda seed: RandomForestClassifier(
-                n_estimators=100, max_depth=10, min_samples_leaf=2, n_jobs=1, random_state=seed
+            lambda seed, rows: RandomForestClassifier(
+                n_estimators=100,
+                max_depth=10,
+                min_samples_leaf=2,
+                max_samples=_tree_rows(rows),
+                n_jobs=1,
+                random_state=seed,
             ),
             "medium",
             {
@@ -73,7 +97,9 @@ CANDIDATES: dict[str, dict[str, CandidateSpec]] = {
             },
         ),
         "hist_gradient_boosting": CandidateSpec(
-            lambda seed: HistGradientBoostingClassifier(max_iter=150, random_state=seed),
+            lambda seed, rows: HistGradientBoostingClassifier(
+                max_iter=150, early_stopping="auto", random_state=seed
+            ),
             "low",
             {
                 "model__learning_rate": [0.03, 0.1, 0.2],
@@ -84,13 +110,18 @@ CANDIDATES: dict[str, dict[str, CandidateSpec]] = {
     },
     "regression": {
         "ridge": CandidateSpec(
-            lambda seed: Ridge(random_state=seed),
+            lambda seed, rows: Ridge(random_state=seed),
             "high",
             {"model__alpha": [0.1, 1.0, 10.0, 100.0]},
         ),
         "random_forest": CandidateSpec(
-            lambda seed: RandomForestRegressor(
-                n_estimators=100, max_depth=12, min_samples_leaf=2, n_jobs=1, random_state=seed
+            lambda seed, rows: RandomForestRegressor(
+                n_estimators=100,
+                max_depth=12,
+                min_samples_leaf=2,
+                max_samples=_tree_rows(rows),
+                n_jobs=1,
+                random_state=seed,
             ),
             "medium",
             {
@@ -100,7 +131,9 @@ CANDIDATES: dict[str, dict[str, CandidateSpec]] = {
             },
         ),
         "hist_gradient_boosting": CandidateSpec(
-            lambda seed: HistGradientBoostingRegressor(max_iter=150, random_state=seed),
+            lambda seed, rows: HistGradientBoostingRegressor(
+                max_iter=150, early_stopping="auto", random_state=seed
+            ),
             "low",
             {
                 "model__learning_rate": [0.03, 0.1, 0.2],
@@ -153,156 +186,291 @@ def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
     return Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
 
 
+def fit_baseline(X: pd.DataFrame, y: pd.Series, *, task: Task, preprocessor: Any) -> Pipeline:
+    """The non-ML baseline behind the same preprocessing, fitted on `X`, `y`."""
+    return make_pipeline(preprocessor, baseline_model(task.problem_type)).fit(X, y)
+
+
 def _check_positive(name: str, value: int, minimum: int) -> None:
-    if not isinstance(value, int | np.integer) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ModellingError(f"modelling.{name} is {value!r}; it must be an integer >= {minimum}.")
 
 
-def _check_folds(y: Any, problem_type: str, folds: int) -> None:
+def _check_folds(y: Any, task: Task, folds: int) -> None:
     n = len(y)
     if folds > n:
         raise ModellingError(f"modelling.cv_folds={folds} exceeds the {n} training rows; lower it.")
-    if problem_type == "classification":
-        smallest = int(pd.Series(np.asarray(y)).value_counts().min())
-        if folds > smallest:
+    if task.classification:
+        counts = pd.Series(np.asarray(y)).value_counts()
+        if int(counts.min()) < folds:
+            rarest = metrics_.as_python(counts.idxmin())
             raise ModellingError(
-                f"modelling.cv_folds={folds} exceeds the {smallest} rows of the rarest class; "
-                "lower cv_folds or collect more rows of that class."
+                f"modelling.cv_folds={folds} exceeds the {int(counts.min())} rows of the rarest "
+                f"class ({rarest!r}); lower cv_folds or collect more rows of that class."
             )
 
 
-def _splitter(problem_type: str, folds: int, repeats: int, seed: int) -> Any:
-    if problem_type == "classification":
-        return RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    return RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+def sample_rows(
+    y: Any, *, max_rows: int, seed: int, stratify: bool, min_per_class: int = 10
+) -> np.ndarray:
+    """Positions of at most `max_rows` rows of `y` (all, in order, when there are fewer).
+
+    Stratified: each class keeps its share, and at least `min_per_class` rows or all it has.
+    """
+    n = len(y)
+    if n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        return np.sort(rng.choice(n, size=max_rows, replace=False))
+    codes = pd.factorize(pd.Series(np.asarray(y)), sort=True)[0]
+    chosen = []
+    for code in np.unique(codes):
+        members = np.flatnonzero(codes == code)
+        k = max(round(max_rows * len(members) / n), min(len(members), min_per_class))
+        chosen.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def selection_sample(
+    X: pd.DataFrame, y: pd.Series, *, task: Task, max_rows: int, seed: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    """At most `max_rows` training rows for model selection and tuning (all when fewer),
+    stratified by class for classification. Prints what was chosen."""
+    _check_positive("selection_rows", max_rows, 100)
+    rows = sample_rows(y, max_rows=max_rows, seed=seed, stratify=task.classification)
+    if len(rows) == len(y):
+        print(f"model selection and tuning on all {len(y):,} training rows", flush=True)
+        return X, y
+    how = "stratified" if task.classification else "random"
+    print(
+        f"model selection and tuning on a {how} sample of {len(rows):,} of {len(y):,} training "
+        "rows (modelling.selection_rows); the chosen model is refit on all rows",
+        flush=True,
+    )
+    return X.iloc[rows], y.iloc[rows]
+
+
+def _fit_and_score(
+    key: Any, fold: int, pipeline: Pipeline, X: Any, y: Any, train: Any, test: Any, scorer: Any
+) -> tuple[Any, int, float, float]:
+    """Fit a clone on the train rows, score it on the test rows: (key, fold, score, fit time)."""
+    started = time.perf_counter()
+    fitted = clone(pipeline).fit(X.iloc[train], y.iloc[train])
+    fit_time = time.perf_counter() - started
+    return key, fold, float(scorer(fitted, X.iloc[test], y.iloc[test])), fit_time
+
+
+def _run_fits(
+    jobs: Sequence[tuple[Any, Pipeline]],
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: Task,
+    compute: Compute,
+    on_done: Callable[[Any, np.ndarray, np.ndarray], None],
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """Every (key, pipeline) on every split, in parallel; `on_done(key, scores, fit_times)` as
+    each key's last fit finishes. Scores in metric units, in split order."""
+    scorer = metrics_.make_scorer(task.metric)
+    results: dict[Any, dict[int, tuple[float, float]]] = defaultdict(dict)
+    progress = Progress(len(jobs) * len(splits))
+    done: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
+    tasks = (
+        delayed(_fit_and_score)(key, fold, pipeline, X, y, train, test, scorer)
+        for key, pipeline in jobs
+        for fold, (train, test) in enumerate(splits)
+    )
+    with compute.parallel():
+        for key, fold, value, fit_time in Parallel(
+            n_jobs=compute.jobs, return_as="generator_unordered"
+        )(tasks):
+            results[key][fold] = (value, fit_time)
+            progress.step()
+            if len(results[key]) == len(splits):
+                ordered = [results[key][i] for i in range(len(splits))]
+                scores = metrics_.to_metric_units(task.metric, np.array([s for s, _ in ordered]))
+                done[key] = (scores, np.array([t for _, t in ordered]))
+                on_done(key, *done[key])
+    return done
+
+
+def _summary(scores: np.ndarray) -> tuple[float, float]:
+    std = float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0
+    return float(np.mean(scores)), std
+
+
+def _repeated_splits(
+    X: pd.DataFrame, y: pd.Series, task: Task, folds: int, repeats: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    if task.classification:
+        cv: Any = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    else:
+        cv = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return list(cv.split(X, y))
 
 
 def cross_validate_candidates(
     X: pd.DataFrame,
     y: pd.Series,
-    schema: dict,
-    problem_type: str,
-    metric: str,
-    names: Sequence[str],
+    *,
+    task: Task,
+    preprocessor: Any,
+    candidates: Sequence[str],
     folds: int,
     repeats: int,
     seed: int,
+    compute: Compute = LOCAL,
 ) -> pd.DataFrame:
     """Repeated k-fold CV of the baseline and each named candidate, best first.
 
     Columns: model, score_mean, score_std (metric units), fit_time_s (mean per fit),
-    interpretability, n_scores.
+    interpretability, n_scores. Prints a line per model as its folds finish.
     """
     _check_positive("cv_folds", folds, 2)
     _check_positive("cv_repeats", repeats, 1)
-    m = metrics_.get_metric(metric, problem_type)
-    specs = {name: _spec(name, problem_type) for name in names}
-    _check_folds(y, problem_type, folds)
-
-    preprocessor = preparation.build_preprocessor(schema)
-    cv = _splitter(problem_type, folds, repeats, seed)
-    scorer = metrics_.make_scorer(m)
-    models: dict[str, tuple[BaseEstimator, str]] = {
-        BASELINE: (baseline_model(problem_type), "high")
-    }
-    models.update(
-        {name: (spec.factory(seed), spec.interpretability) for name, spec in specs.items()}
+    specs = {name: _spec(name, task.problem_type) for name in candidates}
+    _check_folds(y, task, folds)
+    splits = _repeated_splits(X, y, task, folds, repeats, seed)
+    rows = len(splits[0][0])
+    models = {BASELINE: (baseline_model(task.problem_type), "high")}
+    models.update({n: (s.factory(seed, rows), s.interpretability) for n, s in specs.items()})
+    print(
+        f"cross-validating {len(models)} models x {len(splits)} folds ({folds} folds x {repeats} "
+        f"repeats) on {len(y):,} rows",
+        flush=True,
     )
 
-    rows = []
-    for name, (estimator, interpretability) in models.items():
-        with single_threaded():
-            result = cross_validate(
-                make_pipeline(preprocessor, estimator),
-                X,
-                y,
-                cv=cv,
-                scoring=scorer,
-                error_score="raise",
-            )
-        scores = metrics_.to_metric_units(m, result["test_score"])
-        rows.append(
+    def report(name: str, scores: np.ndarray, fit_times: np.ndarray) -> None:
+        mean, std = _summary(scores)
+        print(
+            f"  {name}: {task.metric.name} {mean:.4f} ± {std:.4f}, "
+            f"{np.mean(fit_times):.2f} s per fit",
+            flush=True,
+        )
+
+    jobs = [(name, make_pipeline(preprocessor, model)) for name, (model, _) in models.items()]
+    results = _run_fits(jobs, splits, X, y, task=task, compute=compute, on_done=report)
+    table = pd.DataFrame(
+        [
             {
                 "model": name,
-                "score_mean": float(np.mean(scores)),
-                "score_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
-                "fit_time_s": float(np.mean(result["fit_time"])),
+                "score_mean": _summary(results[name][0])[0],
+                "score_std": _summary(results[name][0])[1],
+                "fit_time_s": float(np.mean(results[name][1])),
                 "interpretability": interpretability,
-                "n_scores": len(scores),
+                "n_scores": len(results[name][0]),
             }
-        )
-    table = pd.DataFrame(rows)
+            for name, (_, interpretability) in models.items()
+        ]
+    )
     return table.sort_values(
-        "score_mean", ascending=metrics_.sort_ascending(m), kind="stable"
+        "score_mean", ascending=metrics_.sort_ascending(task.metric), kind="stable"
     ).reset_index(drop=True)
 
 
-def select_best(cv_table: pd.DataFrame, metric: str, problem_type: str) -> str:
+def select_best(cv_table: pd.DataFrame, *, task: Task) -> str:
     """Name of the best candidate by mean CV score, the baseline excluded."""
-    m = metrics_.get_metric(metric, problem_type)
     candidates = cv_table[cv_table["model"] != BASELINE]
     if candidates.empty:
         raise ModellingError(
             "The CV table holds no candidate besides the baseline; "
             "list at least one model in modelling.candidates."
         )
-    ordered = candidates.sort_values("score_mean", ascending=metrics_.sort_ascending(m))
+    ordered = candidates.sort_values(
+        "score_mean", ascending=metrics_.sort_ascending(task.metric), kind="stable"
+    )
     return str(ordered.iloc[0]["model"])
+
+
+def cv_variation(row: pd.Series, *, task: Task) -> float:
+    """Spread of a model's CV score for the variance check: the standard deviation in metric
+    units, relative to the mean for unbounded errors (rmse, mae, log_loss in target units)."""
+    if task.metric.high == np.inf and row["score_mean"] > 0:
+        return float(row["score_std"] / row["score_mean"])
+    return float(row["score_std"])
 
 
 def tune(
     name: str,
     X: pd.DataFrame,
     y: pd.Series,
-    schema: dict,
-    problem_type: str,
-    metric: str,
-    n_iter: int,
+    *,
+    task: Task,
+    preprocessor: Any,
+    iterations: int,
     folds: int,
     seed: int,
-) -> tuple[Pipeline, pd.DataFrame]:
-    """Random search over the candidate's grid; returns the refitted best pipeline and a table.
+    compute: Compute = LOCAL,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Random search over the candidate's grid (as scikit-learn's RandomizedSearchCV samples it).
 
-    `n_iter` is clipped to the grid size. Table columns: params, score_mean, score_std
-    (metric units), fit_time_s, rank; best first.
+    `iterations` is clipped to the grid size. Returns the best parameters (pipeline names,
+    `model__...`) and a table: params (short names), score_mean, score_std (metric units),
+    fit_time_s, rank; best first.
     """
-    _check_positive("search_iterations", n_iter, 1)
+    _check_positive("search_iterations", iterations, 1)
     _check_positive("cv_folds", folds, 2)
-    m = metrics_.get_metric(metric, problem_type)
-    spec = _spec(name, problem_type)
-    _check_folds(y, problem_type, folds)
-
-    pipeline = make_pipeline(preparation.build_preprocessor(schema), spec.factory(seed))
-    cv = (
-        StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        if problem_type == "classification"
-        else KFold(n_splits=folds, shuffle=True, random_state=seed)
+    spec = _spec(name, task.problem_type)
+    _check_folds(y, task, folds)
+    splitter = StratifiedKFold if task.classification else KFold
+    splits = list(splitter(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    sampled = list(
+        ParameterSampler(
+            spec.param_distributions, n_iter=min(iterations, spec.grid_size), random_state=seed
+        )
     )
-    search = RandomizedSearchCV(
-        pipeline,
-        spec.param_distributions,
-        n_iter=min(n_iter, spec.grid_size),
-        scoring=metrics_.make_scorer(m),
-        cv=cv,
-        refit=True,
-        random_state=seed,
-        error_score="raise",
-    )
-    with single_threaded():
-        search.fit(X, y)
+    base = make_pipeline(preprocessor, spec.factory(seed, len(splits[0][0])))
+    jobs = [(i, clone(base).set_params(**params)) for i, params in enumerate(sampled)]
+    print(f"tuning {name}: {len(sampled)} settings x {folds} folds on {len(y):,} rows", flush=True)
 
-    res = search.cv_results_
+    def report(i: int, scores: np.ndarray, fit_times: np.ndarray) -> None:
+        mean, std = _summary(scores)
+        print(
+            f"  {_short_params(sampled[i])}: {task.metric.name} {mean:.4f} ± {std:.4f}", flush=True
+        )
+
+    results = _run_fits(jobs, splits, X, y, task=task, compute=compute, on_done=report)
     table = pd.DataFrame(
         {
-            "params": [_short_params(p) for p in res["params"]],
-            "score_mean": metrics_.to_metric_units(m, np.asarray(res["mean_test_score"])),
-            "score_std": np.asarray(res["std_test_score"]),
-            "fit_time_s": np.asarray(res["mean_fit_time"]),
-            "rank": np.asarray(res["rank_test_score"]),
+            "params": [_short_params(p) for p in sampled],
+            "score_mean": [_summary(results[i][0])[0] for i in range(len(sampled))],
+            "score_std": [_summary(results[i][0])[1] for i in range(len(sampled))],
+            "fit_time_s": [float(np.mean(results[i][1])) for i in range(len(sampled))],
         }
     )
-    table = table.sort_values("rank", kind="stable").reset_index(drop=True)
-    return search.best_estimator_, table
+    ascending = metrics_.sort_ascending(task.metric)
+    table["rank"] = table["score_mean"].rank(method="min", ascending=ascending).astype(int)
+    order = table.sort_values("rank", kind="stable").index
+    return dict(sampled[order[0]]), table.loc[order].reset_index(drop=True)
+
+
+def fit_final(
+    name: str,
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: Task,
+    preprocessor: Any,
+    seed: int,
+    compute: Compute = LOCAL,
+) -> Pipeline:
+    """The candidate with `params` (pipeline names) fitted on every row of `X`, `y`."""
+    spec = _spec(name, task.problem_type)
+    pipeline = make_pipeline(preprocessor, spec.factory(seed, len(X))).set_params(**params)
+    print(f"fitting {name} on all {len(X):,} training rows", flush=True)
+    started = time.perf_counter()
+    parallel_trees = "model__n_jobs" in pipeline.get_params() and len(X) >= TREE_ROWS // 2
+    if parallel_trees:
+        pipeline.set_params(model__n_jobs=compute.n_jobs if compute.kind == "local" else -1)
+    with compute.threads(len(X)):
+        pipeline.fit(X, y)
+    if parallel_trees:
+        pipeline.set_params(model__n_jobs=1)  # serving predicts a few rows: no thread pool
+    print(f"  fitted in {time.perf_counter() - started:.1f} s", flush=True)
+    return pipeline
 
 
 def _short_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Data and prediction drift: PSI, KS and chi-squared tests, drift table, retrain recommendation."""
+"""Data and prediction drift: PSI, KS and chi-squared tests, drift table, predicted class mix,
+performance on the labelled rows of current data, retrain recommendation."""
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +16,9 @@ from . import metrics as metrics_
 
 EPSILON = 1e-4  # share given to empty bins so PSI stays finite
 MISSING = "(missing)"
+CLASS_MIX_NOTE = 0.10  # a predicted class share changing by this much is mentioned
+MAX_DRIFT_CATEGORIES = 20  # categories with a bin of their own in drift of many-valued text
+OTHER = "(other)"
 
 
 class MonitoringError(ValueError):
@@ -49,15 +55,35 @@ def _numeric_bins(reference: pd.Series, current: pd.Series, bins: int) -> tuple[
     return counts(ref), counts(cur)
 
 
+def _keys(values: pd.Series) -> pd.Series:
+    """Categories as comparable text (1, 1.0 and "1" alike, as in the schema), missing as one."""
+    from .schema import _key
+
+    return pd.Series(values).map(_key, na_action="ignore").astype("string").fillna(MISSING)
+
+
 def _category_bins(reference: pd.Series, current: pd.Series) -> tuple[pd.Series, ...]:
-    """Counts per category over the union of both samples, missing as its own category."""
-    ref = pd.Series(reference).astype("string").fillna(MISSING)
-    cur = pd.Series(current).astype("string").fillna(MISSING)
+    """Counts per category over the union of both samples, missing as its own category. With more
+    than MAX_DRIFT_CATEGORIES reference categories (many-valued text), the most frequent ones keep
+    their own bin and the rest, unseen values included, share OTHER."""
+    ref, cur = _keys(reference), _keys(current)
+    frequent = ref.value_counts()
+    if len(frequent) > MAX_DRIFT_CATEGORIES:
+        kept = set(frequent.index[:MAX_DRIFT_CATEGORIES]) | {MISSING}
+        ref, cur = ref.where(ref.isin(kept), OTHER), cur.where(cur.isin(kept), OTHER)
     categories = sorted(set(ref.unique()) | set(cur.unique()))
     return (
         ref.value_counts().reindex(categories, fill_value=0),
         cur.value_counts().reindex(categories, fill_value=0),
     )
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """Dates (datetime values or date text) as seconds since 1970, missing when no date."""
+    with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(pd.Series(values), errors="coerce", utc=True)
+    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 
 def psi(reference: pd.Series, current: pd.Series, kind: str, bins: int = 10) -> float:
@@ -143,9 +169,11 @@ def drift_table(
 ) -> pd.DataFrame:
     """Drift of each schema feature from `reference` (training data) to `current`.
 
-    Columns: feature, kind, psi, psi_band, test, statistic, p_value, drifted, missing_reference,
-    missing_current, type_issue. A feature drifts when psi >= psi_alert, or when the test is
-    significant (p < p_value) and psi >= psi_warning. Sorted by psi, largest first.
+    Columns: feature, kind, psi, psi_band, test, statistic, p_value, significant (p < p_value),
+    drifted, missing_reference, missing_current, type_issue. A feature drifts when its test is
+    significant (p < p_value: not sampling noise) and its PSI is at least psi_warning (large enough
+    to matter). PSI alone is not enough: on small samples (a few hundred rows) it exceeds psi_alert
+    by chance. Sorted by psi, largest first.
     """
     _check_thresholds(psi_warning, psi_alert, p_value)
     features = schema.get("features", {})
@@ -158,18 +186,24 @@ def drift_table(
     if current.empty:
         raise MonitoringError("The current data has no rows; check monitoring.current_data_path.")
 
+    from .schema import feature_encoding
+
     rows = []
     for feature, spec in features.items():
-        kind = spec["kind"]
-        ref = reference[feature]
+        # Dates are compared as points in time; newer data is newer by nature, so a date feature
+        # is reported but never counted as drifted.
+        dated = feature_encoding(spec) == "datetime"
+        kind = "datetime" if dated else spec["kind"]
+        ref = _timestamps(reference[feature]) if dated else reference[feature]
         row: dict[str, Any] = {
             "feature": feature,
             "kind": kind,
             "psi": float("nan"),
             "psi_band": "none",
-            "test": "ks" if kind == "numeric" else "chi2",
+            "test": "chi2" if kind == "categorical" else "ks",
             "statistic": float("nan"),
             "p_value": float("nan"),
+            "significant": False,
             "drifted": False,
             "missing_reference": float(ref.isna().mean()),
             "missing_current": float("nan"),
@@ -179,18 +213,19 @@ def drift_table(
             row["type_issue"] = "column missing in current data"
             rows.append(row)
             continue
-        cur = current[feature]
-        test = ks_test if kind == "numeric" else chi2_test
+        cur = _timestamps(current[feature]) if dated else current[feature]
+        test = chi2_test if kind == "categorical" else ks_test
         statistic, p = test(ref, cur)
-        value = psi(ref, cur, kind)
+        value = psi(ref, cur, "categorical" if kind == "categorical" else "numeric")
         row.update(
             psi=value,
             psi_band=psi_band(value, psi_warning, psi_alert),
             statistic=statistic,
             p_value=p,
-            drifted=bool(value >= psi_alert or (p < p_value and value >= psi_warning)),
+            significant=bool(p < p_value),
+            drifted=bool(p < p_value and value >= psi_warning and not dated),
             missing_current=float(cur.isna().mean()),
-            type_issue=_type_issue(ref, cur, kind),
+            type_issue="" if dated else _type_issue(ref, cur, kind),
         )
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -198,12 +233,16 @@ def drift_table(
 
 
 def prediction_drift(
-    reference_scores: Any, current_scores: Any, psi_warning: float, psi_alert: float
+    reference_scores: Any,
+    current_scores: Any,
+    psi_warning: float,
+    psi_alert: float,
+    p_value: float = 0.01,
 ) -> dict[str, Any]:
     """PSI and a test (KS for numbers, chi-squared for class labels) of the model's outputs.
 
     A probability matrix (multiclass) is reduced to the top-class probability. `drifted` means
-    psi >= psi_alert.
+    the test is significant (p < p_value) and psi >= psi_warning, as for features.
     """
     _check_thresholds(psi_warning, psi_alert)
 
@@ -222,7 +261,7 @@ def prediction_drift(
         "test": "ks" if numeric else "chi2",
         "statistic": statistic,
         "p_value": p,
-        "drifted": bool(value >= psi_alert),
+        "drifted": bool(p < p_value and value >= psi_warning),
     }
 
 
@@ -247,6 +286,7 @@ def recommendation(
     max_drifted_share: float,
     performance: dict[str, Any] | None = None,
     performance_drop_alert: float | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Overall status from a drift table (and, when labels exist, performance).
 
@@ -254,7 +294,9 @@ def recommendation(
     least `performance_drop_alert`; warning: some drift or moderate PSI; ok otherwise. Without
     `performance_drop_alert` the performance change is reported in `reasons` only.
     Retraining is recommended on drift or performance alerts (type issues need a data fix).
-    `performance`: {"metric", "reference", "current"} or {"drop"}.
+    `performance`: {"metric", "reference", "current"} or {"drop"}; one with status "skipped"
+    (see `current_performance`) only adds its reason. `notes` (e.g. of `model_report`) are added
+    to the reasons.
     """
     if not 0 <= max_drifted_share <= 1:
         raise MonitoringError(
@@ -264,7 +306,11 @@ def recommendation(
     drifted = table.loc[table["drifted"], "feature"].tolist() if n else []
     share = len(drifted) / n if n else 0.0
     type_issues = table.loc[table["type_issue"] != "", ["feature", "type_issue"]] if n else None
-    moderate = table.loc[table["psi_band"] != "none", "feature"].tolist() if n else []
+    # A moderate PSI is worth a warning only when the test says it is no sampling noise.
+    noticed = table["psi_band"] != "none"
+    if "significant" in table.columns:
+        noticed &= table["significant"].astype(bool)
+    moderate = table.loc[noticed, "feature"].tolist() if n else []
 
     alerts: list[str] = []
     warnings_: list[str] = []
@@ -284,8 +330,19 @@ def recommendation(
     undrifted_moderate = [f for f in moderate if f not in drifted]
     if undrifted_moderate:
         warnings_.append(f"Moderate PSI in {', '.join(undrifted_moderate)}.")
-    notes: list[str] = []
-    if performance is not None:
+    notes = list(notes)
+    if performance is not None and performance.get("status") == "skipped":
+        notes.append(f"Performance not computed: {performance.get('reason')}.")
+    elif (
+        performance is not None
+        and "drop" not in performance
+        and performance.get("reference") is None
+    ):
+        notes.append(
+            f"Performance: {performance.get('metric')} {performance.get('current'):.4f} on the "
+            "labelled current rows (no reference score to compare with)."
+        )
+    elif performance is not None:
         drop = performance_drop(performance)
         limit = performance_drop_alert
         if limit is not None and drop >= limit:
@@ -305,3 +362,215 @@ def recommendation(
         "retrain": retrain,
         "reasons": summary + notes,
     }
+
+
+# ---------------------------------------------------------------- current data and the model
+
+
+def load_current(
+    current_data_path: str,
+    data_path: str,
+    *,
+    problem_type: str,
+    demo_rows: int,
+    seed: int,
+    shift: float,
+) -> tuple[pd.DataFrame, str]:
+    """(current sample, where it comes from in words) for phase 06.
+
+    `current_data_path` set: that file. Else, with the user's own data (`data_path` set): the
+    held-out test split, which the model never saw; set monitoring.current_data_path to watch new
+    data. Else (the demo): a fresh demo sample, shifted by `shift`.
+    """
+    from . import artifacts, data, paths
+
+    if current_data_path:
+        return data.read_table(paths.resolve(current_data_path)), current_data_path
+    if data_path:
+        source = (
+            f"held-out test split ({artifacts.CATALOG['test']}), as monitoring.current_data_path "
+            "is empty: set it to a file of new data to monitor that"
+        )
+        return artifacts.load_table("test"), source
+    sample = data.make_demo_data(problem_type, demo_rows, seed, shift=shift)
+    return sample, f"demo sample (shift {shift})"
+
+
+def class_mix(
+    reference_pred: Any, current_pred: Any, classes: Sequence[Any] | None = None
+) -> pd.DataFrame:
+    """Share of each predicted class in the reference and current data: class, reference_share,
+    current_share, change (current - reference); classes in the model's order."""
+    ref = pd.Series(np.asarray(reference_pred)).map(str)
+    cur = pd.Series(np.asarray(current_pred)).map(str)
+    order = [str(c) for c in classes] if classes is not None else []
+    order += sorted((set(ref) | set(cur)) - set(order))
+    table = pd.DataFrame(
+        {
+            "class": order,
+            "reference_share": ref.value_counts(normalize=True).reindex(order, fill_value=0.0),
+            "current_share": cur.value_counts(normalize=True).reindex(order, fill_value=0.0),
+        }
+    ).reset_index(drop=True)
+    table["change"] = table["current_share"] - table["reference_share"]
+    return table
+
+
+def _labels(y: pd.Series) -> pd.Series:
+    """Rows that carry a label (not missing, not blank text)."""
+    present = y.notna()
+    text = y[present].map(lambda v: isinstance(v, str) and not v.strip())
+    present[present] = ~text.astype(bool)
+    return present
+
+
+def current_performance(
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series | None,
+    *,
+    problem_type: str,
+    metric: str,
+    reference: float | None,
+    target: str,
+) -> dict[str, Any]:
+    """The model's `metric` on the labelled rows of current data (`X` in training types).
+
+    Returns metric, status ("computed" or "skipped"), reason (why skipped, or rows left out),
+    current, reference, labelled_rows, unlabelled_rows. Skipped when the target column is
+    absent, no row is labelled, or the metric is undefined there (e.g. one class only).
+    """
+    from . import evaluation
+    from .schema import _key, _python
+
+    result: dict[str, Any] = {
+        "metric": metric,
+        "status": "skipped",
+        "reason": "",
+        "current": None,
+        "reference": reference,
+        "labelled_rows": 0,
+        "unlabelled_rows": len(X),
+    }
+    if y is None:
+        result["reason"] = f"the current data has no target column '{target}'"
+        return result
+    labelled = _labels(y.reset_index(drop=True))
+    result["labelled_rows"] = int(labelled.sum())
+    result["unlabelled_rows"] = int((~labelled).sum())
+    if not labelled.any():
+        result["reason"] = f"none of the {len(y)} rows has a value in '{target}'"
+        return result
+    y_l = y.reset_index(drop=True)[labelled]
+    X_l = X.reset_index(drop=True)[labelled.to_numpy()]
+    left_out = ""
+    if problem_type == "classification":
+        lookup = {_key(c): _python(c) for c in model.classes_}
+        keys = y_l.map(_key)
+        known = keys.isin(lookup.keys())
+        if not known.all():
+            unknown = sorted(set(keys[~known]))[:5]
+            left_out = (
+                f"{int((~known).sum())} labelled rows with classes the model does not know "
+                f"({', '.join(unknown)}) left out"
+            )
+        y_true = np.asarray(keys[known].map(lookup).tolist())
+        X_l = X_l[known.to_numpy()]
+    else:
+        values = pd.to_numeric(y_l, errors="coerce")
+        if values.isna().any():
+            left_out = f"{int(values.isna().sum())} labelled rows with non-numeric targets left out"
+        y_true = values.dropna().to_numpy(dtype=float)
+        X_l = X_l[values.notna().to_numpy()]
+    if len(y_true) == 0:
+        result["reason"] = left_out or "no usable labels"
+        return result
+    y_pred, y_score = evaluation.predict_scores(model, X_l, problem_type)
+    value = metrics_.score(metric, y_true, y_pred, y_score, labels=getattr(model, "classes_", None))
+    if math.isnan(value):
+        present = sorted({str(v) for v in y_true})
+        detail = (
+            f"its {len(y_true)} labelled rows hold one class only ({present[0]})"
+            if problem_type == "classification" and len(present) == 1
+            else f"on its {len(y_true)} labelled rows"
+        )
+        result["reason"] = f"{metric} is undefined on the current data: {detail}"
+        return result
+    result.update(status="computed", current=value, reason=left_out)
+    return result
+
+
+def model_report(
+    model: Any,
+    model_metadata: dict[str, Any] | None,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    schema: dict[str, Any],
+    *,
+    target: str,
+    problem_type: str,
+    psi_warning: float,
+    psi_alert: float,
+    p_value: float = 0.01,
+    unavailable: str | None = None,
+) -> dict[str, Any]:
+    """What the production model does on current data: prediction drift, predicted class mix
+    (classification) and performance on the labelled rows, each skipped with a reason in `notes`
+    when it cannot be computed (no model, `unavailable` reason, input the model cannot take).
+
+    Returns model_version, prediction_drift, class_mix (records), performance, notes.
+    """
+    from . import evaluation, prediction
+
+    report: dict[str, Any] = {
+        "model_version": (model_metadata or {}).get("version"),
+        "prediction_drift": None,
+        "class_mix": None,
+        "performance": None,
+        "notes": [],
+    }
+    if model is None:
+        reason = unavailable or "no production model yet (phase 05 promotes one)"
+        report["notes"].append(f"Prediction drift and performance not computed: {reason}.")
+        return report
+    try:
+        X_reference, _ = prediction.validate_input(reference, schema)
+        X_current, _ = prediction.validate_input(current, schema)
+    except prediction.PredictionInputError as exc:
+        report["notes"].append(
+            f"Prediction drift and performance not computed: the model cannot score the "
+            f"current data ({exc})."
+        )
+        return report
+    ref_pred, ref_score = evaluation.predict_scores(model, X_reference, problem_type)
+    cur_pred, cur_score = evaluation.predict_scores(model, X_current, problem_type)
+    report["prediction_drift"] = prediction_drift(
+        ref_score if ref_score is not None else ref_pred,
+        cur_score if cur_score is not None else cur_pred,
+        psi_warning,
+        psi_alert,
+        p_value,
+    )
+    if problem_type == "classification":
+        mix = class_mix(ref_pred, cur_pred, getattr(model, "classes_", None))
+        report["class_mix"] = mix.to_dict(orient="records")
+        moved = mix.loc[mix["change"].abs() >= CLASS_MIX_NOTE]
+        for row in moved.itertuples():
+            report["notes"].append(
+                f"Predicted share of class {row[1]} moved from {row.reference_share:.0%} "
+                f"to {row.current_share:.0%}."
+            )
+    metadata = model_metadata or {}
+    metric = metadata.get("metric")
+    if metric:
+        reference_score = (metadata.get("test_metrics") or {}).get(metric)
+        report["performance"] = current_performance(
+            model,
+            X_current,
+            current[target] if target in current.columns else None,
+            problem_type=problem_type,
+            metric=metric,
+            reference=reference_score,
+            target=target,
+        )
+    return report

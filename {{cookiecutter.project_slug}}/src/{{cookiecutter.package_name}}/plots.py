@@ -18,6 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
 
+from .metrics import Task
+
 MAX_CATEGORIES = 20
 MISSING = "(missing)"
 REFERENCE_COLOR = "tab:blue"
@@ -154,32 +156,105 @@ def cv_scores(cv_table: pd.DataFrame, metric: str) -> Figure:
     return fig
 
 
-def _pos_label(y_true: Any) -> Any:
-    # The larger label is sklearn's positive class (classes_[1]), matching predict_proba[:, 1].
-    return np.unique(np.asarray(y_true))[-1]
-
-
-def roc_pr_curves(y_true: Any, y_score: Any) -> Figure:
-    """ROC and precision-recall curves of a binary classifier (two panels)."""
-    fig, (roc_ax, pr_ax) = _figure(2, ncols=2, panel_size=(4.5, 4.2))
-    pos = _pos_label(y_true)
-    RocCurveDisplay.from_predictions(
-        y_true, y_score, pos_label=pos, ax=roc_ax, plot_chance_level=True
-    )
-    PrecisionRecallDisplay.from_predictions(
-        y_true, y_score, pos_label=pos, ax=pr_ax, plot_chance_level=True
-    )
-    roc_ax.set_title("ROC curve")
-    pr_ax.set_title("Precision-recall curve")
+def roc_pr_curves(y_true: Any, y_score: Any, labels: Sequence | None = None) -> Figure:
+    """ROC and precision-recall curves (two panels): of the positive class (the larger label,
+    scikit-learn's `classes_[1]`) for binary scores, one-vs-rest per class for a probability
+    matrix (columns in the order of `labels`)."""
+    fig, (roc_ax, pr_ax) = _figure(2, ncols=2, panel_size=(4.8, 4.4))
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score)
+    labels = list(labels) if labels is not None else list(np.unique(y_true))
+    if y_score.ndim == 1:
+        curves = [(labels[-1], y_true == labels[-1], y_score)]
+    else:
+        curves = [(label, y_true == label, y_score[:, i]) for i, label in enumerate(labels)]
+    chance = len(curves) == 1
+    for label, positive, score in curves:
+        if 0 < positive.sum() < len(positive):  # a class absent from the rows has no curve
+            name = str(label) if len(curves) > 1 else None
+            RocCurveDisplay.from_predictions(
+                positive, score, ax=roc_ax, name=name, plot_chance_level=chance
+            )
+            PrecisionRecallDisplay.from_predictions(
+                positive, score, ax=pr_ax, name=name, plot_chance_level=chance
+            )
+    positive = labels[-1].item() if isinstance(labels[-1], np.generic) else labels[-1]
+    suffix = " (one-vs-rest)" if len(curves) > 1 else f" (positive class {positive!r})"
+    roc_ax.set_title("ROC curve" + suffix)
+    pr_ax.set_title("Precision-recall curve" + suffix)
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate")
+    pr_ax.set(xlabel="recall", ylabel="precision")
+    for ax in (roc_ax, pr_ax):
+        if ax.get_legend() is not None:
+            ax.legend(fontsize="small")
     return fig
 
 
-def confusion(y_true: Any, y_pred: Any) -> Figure:
-    """Confusion matrix of true against predicted classes (counts)."""
-    fig, (ax,) = _figure(1, panel_size=(4.8, 4.2))
-    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=ax, colorbar=False, cmap="Blues")
+def confusion(y_true: Any, y_pred: Any, labels: Sequence | None = None) -> Figure:
+    """Confusion matrix of true against predicted classes (counts), classes in `labels` order."""
+    n = len(labels) if labels is not None else len(np.unique(np.asarray(y_true)))
+    size = max(4.2, 0.45 * n + 2.5)
+    fig, (ax,) = _figure(1, panel_size=(size + 0.6, size))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=None if labels is None else list(labels),
+        ax=ax,
+        colorbar=False,
+        cmap="Blues",
+        xticks_rotation=45 if n > 4 else "horizontal",
+    )
     ax.set_title("Confusion matrix")
     return fig
+
+
+def cumulative_gain(y_true: Any, y_score: Any, positive: Any, share: float | None = None) -> Figure:
+    """Share of all positives found against the share of rows acted on, highest scores first,
+    with random picking for comparison; the acted-on `share` marked."""
+    positive_rows = np.asarray(y_true) == positive
+    order = np.argsort(-np.asarray(y_score), kind="stable")
+    found = np.concatenate([[0.0], np.cumsum(positive_rows[order]) / max(positive_rows.sum(), 1)])
+    acted = np.linspace(0.0, 1.0, len(found))
+    fig, (ax,) = _figure(1, panel_size=(5.5, 4.2))
+    ax.plot(acted, found, label="model")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="random")
+    if share is not None:
+        k = int(np.ceil(share * (len(found) - 1)))
+        ax.axvline(share, color="tab:red", linewidth=1)
+        lift = found[k] / max(share, 1e-9)
+        ax.annotate(
+            f"top {share:.0%}: {found[k]:.0%} of positives (lift {lift:.2f})",
+            (share, found[k]),
+            textcoords="offset points",
+            xytext=(6, -14),
+            fontsize="small",
+        )
+    ax.set_xlabel("share of rows acted on (highest scores first)")
+    ax.set_ylabel(f"share of all {positive!r} found")
+    ax.set_title("Cumulative gain")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def prediction_figures(
+    y_true: Any, y_pred: Any, y_score: Any = None, *, task: Task
+) -> list[Figure]:
+    """The figures of test predictions: ROC/PR curves (when there are scores) and the confusion
+    matrix for classes, residuals for numbers."""
+    if not task.classification:
+        return [residuals(y_true, y_pred)]
+    figures = [roc_pr_curves(y_true, y_score, labels=task.labels)] if y_score is not None else []
+    return [*figures, confusion(y_true, y_pred, labels=task.labels)]
+
+
+def business_measure(
+    result: dict[str, Any], y_true: Any, y_score: Any, *, task: Task
+) -> Figure | None:
+    """The cumulative-gain curve behind a measured lift or gain (see business.measure_business),
+    else None."""
+    if result.get("measure") not in ("lift", "cumulative_gain") or result.get("value") is None:
+        return None
+    return cumulative_gain(y_true, y_score, task.positive_label, share=result.get("share"))
 
 
 def residuals(y_true: Any, y_pred: Any) -> Figure:
@@ -218,11 +293,21 @@ def importance(table: pd.DataFrame, top: int = 15) -> Figure:
 
 
 def slice_metrics(table: pd.DataFrame, metric: str) -> Figure:
-    """The metric per slice, annotated with the number of rows in each slice."""
+    """The metric per slice, annotated with the slice's rows; a slice where the metric is
+    undefined gets no bar but the word "undefined" (its reason is in the table's note)."""
     fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.45 * len(table) + 1)))
     shown = table.iloc[::-1]
-    bars = ax.barh(shown["slice"].astype(str), shown[metric].fillna(0.0))
-    ax.bar_label(bars, labels=[f"n={n}" for n in shown["n"]], padding=3, fontsize="small")
+    values = pd.to_numeric(shown[metric], errors="coerce")
+    bars = ax.barh(shown["slice"].astype(str), values.fillna(0.0))
+    ax.bar_label(
+        bars,
+        labels=[
+            f"n={n}" if pd.notna(v) else f"undefined, n={n}"
+            for n, v in zip(shown["n"], values, strict=True)
+        ],
+        padding=3,
+        fontsize="small",
+    )
     ax.set_xlabel(metric)
     ax.set_title(f"{metric} per slice")
     return fig
@@ -278,4 +363,18 @@ def drift_distributions(
             ax.legend(fontsize="small")
             legend_shown = True
     fig.suptitle("Reference vs current data")
+    return fig
+
+
+def class_mix(table: pd.DataFrame) -> Figure:
+    """Share of each predicted class in reference and current data (monitoring.class_mix)."""
+    fig, (ax,) = _figure(1, panel_size=(6.5, max(2.4, 0.45 * len(table) + 1.2)))
+    y = np.arange(len(table))
+    ax.barh(y - 0.2, table["reference_share"], height=0.4, color=REFERENCE_COLOR, label="reference")
+    ax.barh(y + 0.2, table["current_share"], height=0.4, color=CURRENT_COLOR, label="current")
+    ax.set_yticks(y, [str(c) for c in table["class"]])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of predictions")
+    ax.set_title("Predicted class mix")
+    ax.legend(fontsize="small")
     return fig

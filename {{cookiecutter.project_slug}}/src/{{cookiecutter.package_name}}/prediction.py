@@ -6,6 +6,9 @@ How bad input is handled (the same for `crisp predict` and `POST /predict`):
 - a category not seen in training: the row is predicted and a warning names the values. The
   model's one-hot encoder ignores unseen categories (all its indicator columns are 0), so the row is
   scored as if that feature held none of the known categories; check such rows before trusting them.
+  Text features with many values (encoded as text) and date features take any value, unwarned.
+- a date that cannot be read as one, and words in a numeric column that held a few words in
+  training (data_understanding.mixed_columns: missing): read as missing, with a warning.
 - missing values: imputed like in training (median / most frequent); a feature without any value
   is reported.
 - columns that are not features (the target, extra columns): ignored and reported; key columns
@@ -14,15 +17,16 @@ How bad input is handled (the same for `crisp predict` and `POST /predict`):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import artifacts, registry
+from . import registry
 from .data import check_problem_type
-from .schema import _key, _listing, _python
+from .schema import _key, _listing, _python, feature_encoding
 
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -44,24 +48,61 @@ def _examples(values: pd.Series) -> str:
     return ", ".join(repr(_python(v)) for v in values.unique()[:MAX_EXAMPLES])
 
 
-def _numeric(name: str, series: pd.Series) -> tuple[pd.Series, str | None]:
-    """(float column, error or None): text that is no number and infinities are errors."""
+def _numeric(
+    name: str, series: pd.Series, words_missing: bool = False
+) -> tuple[pd.Series, str | None, str | None]:
+    """(float column, error or None, warning or None): text that is no number is an error, or
+    missing with a warning when `words_missing`; infinities are errors."""
     if pd.api.types.is_bool_dtype(series):
-        return series.astype("float64"), None
-    values = pd.to_numeric(series, errors="coerce").astype("float64")
+        return series.astype("float64"), None, None
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        stripped = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+    else:
+        stripped = series
+    values = pd.to_numeric(stripped, errors="coerce").astype("float64")
     text = series.notna() & values.isna()
+    if text.any() and words_missing:
+        warning = (
+            f"column '{name}' holds text that is no number ({_rows(text)}): "
+            f"{_examples(series[text])}; read as missing, as in training"
+        )
+        return values, None, warning
     if text.any():
-        return values, (
-            f"column '{name}' must be numeric but holds text ({_rows(text)}): "
-            f"{_examples(series[text])}; fix those values or leave them empty"
+        return (
+            values,
+            (
+                f"column '{name}' must be numeric but holds text ({_rows(text)}): "
+                f"{_examples(series[text])}; fix those values or leave them empty"
+            ),
+            None,
         )
     infinite = np.isinf(values)
     if infinite.any():
-        return values, (
-            f"column '{name}' holds infinite values ({_rows(infinite)}); "
-            "replace them with numbers or leave them empty"
+        return (
+            values,
+            (
+                f"column '{name}' holds infinite values ({_rows(infinite)}); "
+                "replace them with numbers or leave them empty"
+            ),
+            None,
         )
-    return values, None
+    return values, None, None
+
+
+def _dates(name: str, series: pd.Series, date_format: str | None) -> tuple[pd.Series, str | None]:
+    """(datetime column, warning or None): values that are no date become missing."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series, None
+    with warnings.catch_warnings():  # "could not infer format": each value is parsed alone
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(series.astype("string"), format=date_format, errors="coerce")
+    bad = series.notna() & parsed.isna()
+    if bad.any():
+        return parsed, (
+            f"column '{name}' holds values that are no date ({_rows(bad)}): "
+            f"{_examples(series[bad])}; read as missing"
+        )
+    return parsed, None
 
 
 def _categorical(series: pd.Series, categories: Sequence[Any]) -> tuple[pd.Series, pd.Series]:
@@ -105,39 +146,48 @@ def validate_input(
             "add the column(s) under the training name (values may be empty: they are imputed)"
         )
     errors: list[str] = []
-    warnings: list[str] = []
+    notes: list[str] = []
     empty: list[str] = []
     columns: dict[str, pd.Series] = {}
     for name, info in features.items():
         series = df[name].reset_index(drop=True)
         if isinstance(series.dtype, pd.CategoricalDtype):  # e.g. from Parquet: plain values
             series = series.astype(object)
+        encoding = feature_encoding(info)
+        warning = None
         if info["kind"] == "numeric":
-            columns[name], error = _numeric(name, series)
+            words_missing = info.get("text_values") == "missing"
+            columns[name], error, warning = _numeric(name, series, words_missing)
             if error:
                 errors.append(error)
+        elif encoding == "datetime":
+            columns[name], warning = _dates(name, series, schema.get("formats", {}).get(name))
+        elif encoding == "text":  # many values: any text is a valid input
+            columns[name] = series.map(_key, na_action="ignore").astype(object)
         else:
             columns[name], unseen = _categorical(series, info.get("categories", []))
             if unseen.any():
                 values = sorted({_key(v) for v in series[unseen]})
-                warnings.append(
+                notes.append(
                     f"column '{name}' has categories not seen in training ({_rows(unseen)}): "
                     f"{_listing(values)}; predicted as none of the known categories"
                 )
+        if warning:
+            notes.append(warning)
         if series.isna().all():
             empty.append(name)
     if errors:
         raise PredictionInputError("; ".join(errors))
     if empty:
-        warnings.append(f"no values in {_listing(empty)}: imputed from the training data")
+        notes.append(f"no values in {_listing(empty)}: imputed from the training data")
     ignored = [
         f"{c} (the target)" if c == schema.get("target") else str(c)
         for c in df.columns
         if c not in features and c not in set(key_columns)
     ]
     if ignored:
-        warnings.append(f"ignored columns (not model features): {_listing(ignored)}")
-    return pd.DataFrame(columns), warnings
+        notes.append(f"ignored columns (not model features): {_listing(ignored)}")
+    return pd.DataFrame(columns), notes
 
 
 def predict_frame(
@@ -154,11 +204,11 @@ def predict_frame(
     `result.attrs["warnings"]`.
     """
     check_problem_type(problem_type)
-    X, warnings = validate_input(df, schema, key_columns)
+    X, notes = validate_input(df, schema, key_columns)
     keys = [c for c in key_columns if c in df.columns and c != PREDICTION]
     absent = [c for c in key_columns if c not in df.columns]
     if absent:
-        warnings.append(
+        notes.append(
             f"key column{'s' if len(absent) > 1 else ''} {_listing(absent)} not in the input: "
             "predictions are in input row order"
         )
@@ -166,17 +216,31 @@ def predict_frame(
     result[PREDICTION] = model.predict(X)
     if problem_type == "classification" and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(X))
-        for position, label in enumerate(model.classes_):
-            result[f"{PROBA_PREFIX}{_python(label)}"] = proba[:, position]
-    result.attrs["warnings"] = warnings
+        taken = {str(c) for c in result.columns}
+        for position, column in enumerate(probability_columns(model.classes_, taken)):
+            result[column] = proba[:, position]
+    result.attrs["warnings"] = notes
     return result
+
+
+def probability_columns(classes: Sequence[Any], taken: set[str] = frozenset()) -> list[str]:
+    """`proba_<class>` per class, in the model's class order (binary and multiclass, any label
+    type); a name already `taken` or shared by two labels (1 and "1") gets the class position."""
+    names: list[str] = []
+    for position, label in enumerate(classes):
+        name = f"{PROBA_PREFIX}{_python(label)}"
+        if name in taken or name in names:
+            name = f"{name}_{position}"
+        names.append(name)
+    return names
 
 
 def production_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """(model, registry metadata, training schema) of the production version.
 
-    Raises registry.RegistryError when no model was promoted yet, and
-    artifacts.UntrustedModelError when the model file holds types outside the trusted list.
+    Raises registry.RegistryError when no model was promoted yet, and its subclass
+    registry.CorruptRegistryError when a registry or model file cannot be read or is not trusted
+    (the message names the file and the fix).
     """
     loaded = registry.load_production()
     if loaded is None:
@@ -185,5 +249,4 @@ def production_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
             "phase 05 promotes a model that passes evaluation"
         )
     model, metadata = loaded
-    version_dir = registry.registry_dir() / metadata["version"]
-    return model, metadata, artifacts.load_json(version_dir / registry.SCHEMA_FILE)
+    return model, metadata, registry.schema(metadata["version"])

@@ -3,7 +3,11 @@
 The store is `mlflow.db` (SQLite: runs, parameters, metrics, tags) plus `mlruns/` (artifacts), both
 at the project root and git-ignored; `make mlflow-ui` browses them. The runner calls
 `log_run_safely` when a run ends: a tracking problem prints a warning and never fails the run.
-mlflow is imported only here, only when a run is logged.
+The production model is logged with MLflow's scikit-learn flavor (skops format, signature from the
+training schema) and mirrored in MLflow's Model Registry: one registered model per model name, one
+model version per registry version (tag `crisp.version`), the alias `production` on the version in
+production, moved by `crisp run`, `crisp promote` and `crisp rollback`. The project's experiment
+replaces MLflow's empty "Default" one. mlflow is imported only here, only when something is logged.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from typing import Any
 TRACKING_DB = "mlflow.db"
 ARTIFACT_DIR = "mlruns"
 RUN_ID_TAG = "crisp.run_id"
+VERSION_TAG = "crisp.version"  # the registry version a model version of MLflow's registry mirrors
+ALIAS = "production"
+MODEL_NAME = "model"  # name of the logged model in an MLflow run
+DEFAULT_EXPERIMENT_ID = "0"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # the tag MLflow's UI shows as the source version
 # crisp run status -> MLflow run status
 STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
@@ -147,7 +155,153 @@ def client(root: Path) -> Any:
         ) from exc
     for name in ("mlflow", "alembic"):  # table creation on first use logs at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Without pip in the environment (uv), logging a model warns that pip has no version.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     return MlflowClient(tracking_uri=tracking_uri(root))
+
+
+def _experiment_id(mlflow: Any, root: Path) -> str:
+    """The project's experiment (created on first use); MLflow's empty Default one is removed."""
+    name = experiment_name(root)
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    artifacts = (root / ARTIFACT_DIR).resolve().as_uri()
+    experiment_id = str(mlflow.create_experiment(name, artifact_location=artifacts))
+    default = mlflow.get_experiment(DEFAULT_EXPERIMENT_ID)
+    if (
+        default is not None
+        and default.lifecycle_stage == "active"
+        and not mlflow.search_runs([DEFAULT_EXPERIMENT_ID], max_results=1)
+    ):
+        mlflow.delete_experiment(DEFAULT_EXPERIMENT_ID)  # the store's own, never used here
+    return experiment_id
+
+
+def signature(schema: dict[str, Any]) -> Any:
+    """MLflow model signature from a training schema: one optional input column per feature
+    (numbers as double: missing values are imputed), the prediction as output."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec
+    from mlflow.types import Schema as ColumnSchema
+
+    inputs = []
+    for name, info in schema["features"].items():
+        categories = info.get("categories") or []
+        if info.get("kind") == "numeric":
+            kind = "double"
+        elif categories and all(isinstance(c, bool) for c in categories):
+            kind = "boolean"
+        else:
+            kind = "string"
+        inputs.append(ColSpec(kind, name, required=False))
+    target = schema.get("target_info") or {}
+    classes = target.get("classes") or []
+    if schema.get("problem_type") != "classification":
+        output = "double"
+    elif classes and all(isinstance(c, bool) for c in classes):
+        output = "boolean"
+    elif classes and all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        output = "long"
+    else:
+        output = "string"
+    return ModelSignature(
+        inputs=ColumnSchema(inputs), outputs=ColumnSchema([ColSpec(output, "prediction")])
+    )
+
+
+def _log_model(run_id: str, version: str, folder: Path, root: Path) -> str:
+    """Log registry `version` (its folder) to MLflow run `run_id` with the sklearn flavor."""
+    import mlflow
+    import mlflow.sklearn
+    import sklearn
+    import skops
+
+    from . import artifacts, registry
+
+    model, _ = artifacts.load_model(folder / registry.MODEL_FILE)
+    schema = json.loads((folder / registry.SCHEMA_FILE).read_text(encoding="utf-8"))
+    mlflow.set_tracking_uri(tracking_uri(root))
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.sklearn.log_model(
+            model,
+            name=MODEL_NAME,
+            signature=signature(schema),
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=artifacts.TRUSTED_TYPES,
+            pip_requirements=[
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+            ],
+            metadata={VERSION_TAG: version},
+        )
+        for card in ("model_card.html", "model_card.md"):
+            if (folder / card).is_file():
+                mlflow.log_artifact(str(folder / card), f"registry/{version}")
+    return str(info.model_uri)
+
+
+def mirror_production(root: Path, run_id: str | None = None) -> str | None:
+    """Put the alias `production` on the MLflow model version of the production model; log and
+    register that version first when MLflow has not got it (into run `run_id`, else a run of its
+    own). Returns the MLflow model version, None without a production model."""
+    production = production_model(root)
+    if production is None:
+        return None
+    version, folder = production
+    from mlflow.exceptions import MlflowException
+
+    from . import registry
+
+    pointer = json.loads((root / registry.PRODUCTION).read_text(encoding="utf-8"))
+    name = str(pointer.get("model_name") or experiment_name(root))
+    mlflow = client(root)
+    try:
+        mlflow.get_registered_model(name)
+    except MlflowException:
+        mlflow.create_registered_model(
+            name, description="Mirror of the project's models/registry (crisp)."
+        )
+    found = next(
+        (
+            mv
+            for mv in mlflow.search_model_versions(f"name='{name}'")
+            if mv.tags.get(VERSION_TAG) == version
+        ),
+        None,
+    )
+    if found is None:
+        own_run = run_id is None
+        if own_run:
+            run = mlflow.create_run(
+                _experiment_id(mlflow, root),
+                run_name=f"crisp {version}",
+                tags={VERSION_TAG: version, "mlflow.source.name": "crisp promote"},
+            )
+            run_id = run.info.run_id
+        source = _log_model(run_id, version, folder, root)
+        found = mlflow.create_model_version(
+            name, source, run_id=run_id, tags={VERSION_TAG: version}, description=f"crisp {version}"
+        )
+        if own_run:
+            mlflow.set_terminated(run_id, status="FINISHED")
+    mlflow.set_registered_model_alias(name, ALIAS, found.version)
+    return str(found.version)
+
+
+def mirror_production_safely(root: Path) -> None:
+    """`mirror_production` for `crisp promote` and `crisp rollback`: a warning, never an error."""
+    try:
+        mirrored = mirror_production(root)
+    except Exception as exc:  # tracking must never fail a registry command
+        print(
+            f"warning: production not mirrored to MLflow's Model Registry ({TRACKING_DB}): "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return
+    if mirrored is not None:
+        print(f"MLflow Model Registry: alias '{ALIAS}' on model version {mirrored}")
 
 
 def log_run(record: dict[str, Any], root: Path) -> str:
@@ -158,13 +312,7 @@ def log_run(record: dict[str, Any], root: Path) -> str:
     mlflow = client(root)
     from mlflow.entities import Metric, Param, RunTag
 
-    name = experiment_name(root)
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        experiment_id = experiment.experiment_id
-    else:
-        artifacts = (root / ARTIFACT_DIR).resolve().as_uri()
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    experiment_id = _experiment_id(mlflow, root)
     crisp_id = str(record["run_id"])
     logged = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{crisp_id}'"
@@ -195,7 +343,7 @@ def log_run(record: dict[str, Any], root: Path) -> str:
     for path in report_files(record, root):
         mlflow.log_artifact(run_id, str(path), "reports")
     if production is not None:
-        mlflow.log_artifacts(run_id, str(production[1]), f"production_model/{production[0]}")
+        mirror_production(root, run_id)
     status = STATUS.get(str(record.get("status")), "KILLED")
     mlflow.set_terminated(run_id, status=status, end_time=finished)
     return str(run_id)

@@ -190,6 +190,8 @@ def test_notebooks_are_valid_and_output_free(combination: Combination) -> None:
             if cell.cell_type == "code":
                 assert cell.outputs == [], f"{path.name} is stored with outputs"
                 assert cell.execution_count is None, f"{path.name} is stored with counts"
+        # As Jupyter and nbformat write it: a notebook saved or stripped unchanged stays unchanged.
+        assert path.read_text(encoding="utf-8") == nbformat.writes(notebook) + "\n", path.name
 
 
 def test_python_files_compile(combination: Combination) -> None:

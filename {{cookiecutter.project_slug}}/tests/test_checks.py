@@ -10,9 +10,10 @@ import pytest
 from crisp.declarations import constraint
 from crisp.params import ParamsError, declared_parameters, load_params, phase_parameters
 
-from {{ cookiecutter.package_name }} import metrics, modelling
+from {{ cookiecutter.package_name }} import business, metrics, modelling
 from {{ cookiecutter.package_name }}.checks import (
     CANDIDATE_NAMES,
+    MEASURE_NAMES,
     METRIC_NAMES,
     ORDERED,
     SUM_BELOW,
@@ -242,6 +243,15 @@ def test_an_unreadable_data_path_stops_before_any_phase(tmp_path: Path, make, me
     assert message in str(info.value)
 
 
+def test_a_data_path_climbing_out_of_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    root = tmp_path / "project"
+    root.mkdir()
+    with pytest.raises(ParamsError, match=r"^shared.data_path='../x.csv' escapes the project"):
+        check_parameters(_params("../x.csv"), root)
+    check_parameters(_params(str(tmp_path / "x.csv"), shared={"target": "b"}), root)
+
+
 def test_checks_stay_cheap_to_import() -> None:
     import subprocess
     import sys
@@ -264,6 +274,7 @@ def test_the_name_lists_are_the_registries() -> None:
     for problem_type in metrics.PROBLEM_TYPES:
         assert METRIC_NAMES[problem_type] == tuple(metrics.names(problem_type))
         assert CANDIDATE_NAMES[problem_type] == tuple(modelling.CANDIDATES[problem_type])
+        assert MEASURE_NAMES[problem_type] == tuple(business.BUSINESS_MEASURES[problem_type])
     for section in NOTEBOOKS:
         declared = _declared(section)
         if "problem_type" in declared:
@@ -299,8 +310,27 @@ def test_the_name_lists_are_the_registries() -> None:
             "(did you mean random_forest?); must be one of: "
             + ", ".join(CANDIDATE_NAMES["classification"]),
         ),
+        (
+            {
+                "shared": {"problem_type": "regression"},
+                "business_understanding": {"primary_metric": "r2", "business_measure": "lift"},
+            },
+            "business_understanding.business_measure='lift' is not a regression business measure; "
+            "must be one of: within_tolerance, none",
+        ),
+        (
+            {
+                "shared": {"problem_type": "regression"},
+                "business_understanding": {
+                    "business_measure": "within_tolerance",
+                    "business_target": 2.0,
+                },
+            },
+            "business_understanding.business_target=2 is out of range for within_tolerance (a "
+            "share of the test rows): must be in (0, 1]",
+        ),
     ],
-    ids=["metric", "metric-of-the-other-type", "candidate"],
+    ids=["metric", "metric-of-the-other-type", "candidate", "measure-of-the-other-type", "share"],
 )
 def test_a_name_not_in_its_registry_is_a_params_error(params: dict, message: str) -> None:
     with pytest.raises(ParamsError) as info:

@@ -296,7 +296,7 @@ CASES = {
         "duplicated column names: a; rename",
     ),
     "huge_file": (_huge_file, 1, "(1.0 TiB) needs about 2.0 TiB of memory, but only"),
-    "escaping_path": (_args("--set=shared.data_path=../x.csv"), 1, "escapes the project directory"),
+    "escaping_path": (_args("--set=shared.data_path=../x.csv"), 2, "escapes the project directory"),
     "cell_raises": (_fault("raise RuntimeError('injected failure')"), 1, "injected failure"),
     # Phase 03 fails after it saved its CV table and the challenger: neither replaces the last.
     "fails_after_saving": (

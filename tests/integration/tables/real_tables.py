@@ -249,6 +249,9 @@ def hostile_name(column: str) -> str:
     return f"{column.replace('_', ' ')} v1.0 · µ"
 
 
+REGRESSION_MEASURE = {"business_measure": "within_tolerance", "business_target": 0.5}
+
+
 def params_for(variant: Variant, data_path: str) -> dict[str, dict[str, Any]]:
     """The params.yaml values a user sets for `variant` (by section)."""
     table = variant.table
@@ -261,6 +264,8 @@ def params_for(variant: Variant, data_path: str) -> dict[str, dict[str, Any]]:
         "business_understanding": {
             "primary_metric": table.primary_metric,
             "success_threshold": table.success_threshold,
+            # A switch to regression names its own business measure (lift counts classes).
+            **({} if table.classifies else REGRESSION_MEASURE),
         },
         "data_preparation": {"drop_columns": list(table.drop_columns)},
         "evaluation": {"slice_column": variant.slice_column},

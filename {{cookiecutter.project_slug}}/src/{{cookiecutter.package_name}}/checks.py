@@ -12,6 +12,7 @@ cheap to import (no pandas, no sklearn).
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
         "roc_auc",
         "average_precision",
         "f1",
+        "f1_macro",
         "accuracy",
         "balanced_accuracy",
         "log_loss",
@@ -52,6 +54,12 @@ CANDIDATE_NAMES: dict[str, tuple[str, ...]] = {
     "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting"),
     "regression": ("ridge", "random_forest", "hist_gradient_boosting"),
 }
+# The names of business.BUSINESS_MEASURES per problem type; a share measure's target is a share.
+MEASURE_NAMES: dict[str, tuple[str, ...]] = {
+    "classification": ("lift", "cumulative_gain", "none"),
+    "regression": ("within_tolerance", "none"),
+}
+SHARE_MEASURES: tuple[str, ...] = ("cumulative_gain", "within_tolerance")
 
 
 def _number(value: Any) -> float | None:
@@ -95,6 +103,28 @@ def check_registry_names(params: Mapping[str, Mapping[str, Any]]) -> None:
                 CANDIDATE_NAMES[problem_type],
                 f"a {problem_type} candidate model",
             )
+    check_business_measure(params, problem_type)
+
+
+def check_business_measure(params: Mapping[str, Mapping[str, Any]], problem_type: str) -> None:
+    """Raise ParamsError when the business measure does not fit the problem type (lift after a
+    switch to regression) or its target cannot be reached (a share above 1)."""
+    measure = _value(params, "business_understanding.business_measure")
+    if measure is None:
+        return
+    if measure not in MEASURE_NAMES[problem_type]:
+        raise _unknown_name(
+            "business_understanding.business_measure",
+            measure,
+            MEASURE_NAMES[problem_type],
+            f"a {problem_type} business measure",
+        )
+    target = _number(_value(params, "business_understanding.business_target"))
+    if measure in SHARE_MEASURES and target is not None and not 0 < target <= 1:
+        raise ParamsError(
+            f"business_understanding.business_target={target:g} is out of range for {measure} "
+            f"(a share of the test rows): must be in (0, 1]; {_FIX}"
+        )
 
 
 def check_parameters(params: Mapping[str, Mapping[str, Any]], root: Path) -> None:
@@ -132,7 +162,13 @@ def data_header(params: Mapping[str, Mapping[str, Any]], root: Path) -> tuple[st
         problem_type = str(shared.get("problem_type", "classification"))
         return "the demo data", list(sources.DEMO_COLUMNS.get(problem_type, []))
     target = Path(data_path).expanduser()
-    target = target if target.is_absolute() else root / target
+    if not target.is_absolute():
+        target = Path(os.path.normpath(root / target))
+        if not target.is_relative_to(root):
+            raise ParamsError(
+                f"shared.data_path={data_path!r} escapes the project directory: put the file in "
+                f"data/raw/, or give an absolute path if you mean it; {_FIX}"
+            )
     try:
         return data_path, sources.header(target)
     except sources.DataError as error:

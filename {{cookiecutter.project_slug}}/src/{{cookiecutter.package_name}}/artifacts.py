@@ -59,6 +59,7 @@ CATALOG = Catalog(
         "03_modelling": PhaseFiles(
             writes={
                 "cv_results": "artifacts/modelling/cv_results.csv",
+                "search_results": "artifacts/modelling/search_results.csv",
                 "challenger": "models/challenger.skops",
                 "challenger_metadata": "models/challenger.json",  # its sidecar (save_model)
             },

@@ -130,6 +130,11 @@ def check_business_measure(params: Mapping[str, Mapping[str, Any]], problem_type
 def check_parameters(params: Mapping[str, Mapping[str, Any]], root: Path) -> None:
     """Raise ParamsError (one line naming the keys and the fix) when parameters contradict."""
     check_registry_names(params)
+    n_jobs = _value(params, "shared.n_jobs")
+    if n_jobs == 0 and not isinstance(n_jobs, bool):  # [-1, inf) in its declaration, but not 0
+        raise ParamsError(
+            f"shared.n_jobs=0 is out of range: -1 for every core, or 1 or more jobs; {_FIX}"
+        )
     for names, limit in SUM_BELOW.items():
         parts = [_number(_value(params, name)) for name in names]
         if all(part is not None for part in parts) and not sum(parts) < limit:  # type: ignore[arg-type]

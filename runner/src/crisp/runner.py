@@ -20,7 +20,13 @@ from typing import Any, Protocol
 
 from . import records, staging
 from .interrupts import Interrupts, Terminated, handled
-from .kernels import DEFAULT_MODE, KernelPool, KernelStartError, loaded_modules
+from .kernels import (
+    DEFAULT_MODE,
+    KernelPool,
+    KernelStartError,
+    import_jupyter_client,
+    loaded_modules,
+)
 from .kernels import figures as kernel_figures
 from .lock import RunBusyError, RunLock, abandoned_run
 from .phases import Phase, PhaseError
@@ -225,6 +231,7 @@ class Run:
         to_run = self.plan.to_run
         self.pool.prepare(*self._kernel_request(to_run[0]))
         # Imported here, after the first kernel started: these imports take seconds.
+        import_jupyter_client()  # not beside the pool's thread (see kernels.pool)
         lighter_notebook_imports()
         from .reports import BackgroundExports
 

@@ -13,6 +13,7 @@ from .pool import (
     KernelPool,
     KernelStartError,
     PhaseImports,
+    import_jupyter_client,
     import_order,
     loaded_modules,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "KernelPool",
     "KernelStartError",
     "PhaseImports",
+    "import_jupyter_client",
     "import_order",
     "loaded_modules",
 ]

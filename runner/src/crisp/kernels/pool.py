@@ -57,6 +57,20 @@ for name in {modules!r}:
 """
 
 
+# Python imports a package whose modules import each other (jupyter_client's __init__ and its
+# manager) safely from one thread at a time only: a second thread importing it meanwhile can get
+# it half initialised ("cannot import name ... from partially initialized module"). The pool's
+# threads import jupyter_client under this lock, and the runner calls import_jupyter_client()
+# before it first imports papermill or nbconvert (which import jupyter_client).
+_JUPYTER_IMPORT = threading.Lock()
+
+
+def import_jupyter_client() -> None:
+    """Import jupyter_client, one thread at a time (see _JUPYTER_IMPORT)."""
+    with _JUPYTER_IMPORT:
+        import jupyter_client  # noqa: F401
+
+
 _IMPORTED_SINCE_FORK = f"__import__('{__package__}.imports', fromlist=['_']).imported_since_fork()"
 
 
@@ -243,6 +257,7 @@ class KernelPool:
     def _start(
         self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
     ) -> KernelManager:
+        import_jupyter_client()
         from .ready import KernelDiedError
 
         for attempt in (1, 2):

@@ -5,7 +5,7 @@ workflow.
 The full `make test` of a uv project set up from scratch is the job of
 tests/integration/test_project_setup.py (uv is the default); here a uv project is set up once for
 the lock and git-integration tests, and a pip project is set up from scratch, imports everything
-and runs the fast part of its tests.
+and runs its parameter and API tests through `make test`.
 """
 
 from __future__ import annotations
@@ -160,9 +160,13 @@ def test_pip_setup_from_scratch_then_make_test(
     )
     assert imports.returncode == 0, explain(imports)
     assert json.loads(imports.stdout.strip().splitlines()[-1]) == {}, imports.stdout
-    # The whole suite runs once, in test_project_setup.py; here the fast part proves the pip set-up.
+    # The whole suite runs once, in test_project_setup.py; here `make test` runs the parameter
+    # checks and the API (FastAPI, pydantic, uvicorn as pip resolved them) in the pip set-up.
     tests = sh(
-        ["make", "test", "PYTEST_ARGS=-m 'not slow'"], project, with_uv=False, timeout=SETUP_TIMEOUT
+        ["make", "test", "PYTEST_ARGS=-m 'not slow' tests/test_checks.py tests/test_api.py"],
+        project,
+        with_uv=False,
+        timeout=SETUP_TIMEOUT,
     )
     assert tests.returncode == 0, explain(tests)
     assert " passed" in tests.stdout

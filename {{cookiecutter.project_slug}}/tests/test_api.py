@@ -372,3 +372,24 @@ def test_multiclass_probabilities_are_named_by_class(
     assert list(first) == ["prediction", *(f"proba_{c}" for c in classes)]
     assert first["prediction"] == "setosa" and second["prediction"] == "virginica"
     assert sum(first[f"proba_{c}"] for c in classes) == pytest.approx(1.0)
+
+
+def test_a_body_not_sent_as_json_gets_422_naming_the_header(
+    multiclass_server: tuple[str, list[str]],
+) -> None:
+    url, _ = multiclass_server
+    body = json.dumps({"width": 1.0, "colour": "a"}).encode()
+    request = urllib.request.Request(
+        f"{url}/predict", data=body, headers={"Content-Type": "text/plain"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 422
+    assert json.loads(caught.value.read())["detail"] == [
+        {
+            "field": "(body)",
+            "loc": [],
+            "msg": "send the body as JSON, with the header Content-Type: application/json",
+            "type": "content_type",
+        }
+    ]

@@ -360,6 +360,17 @@ def test_windows_1252_csv_is_read_with_a_note(tmp_project):
     assert any("not UTF-8" in n and "Windows-1252" in n for n in df.attrs["notes"])
 
 
+def test_a_utf16_tab_separated_csv_is_read_with_a_note(tmp_project):
+    """Excel's "Unicode Text" export: UTF-16 with a byte order mark, tab-separated."""
+    target = tmp_project / "unicode.csv"
+    frame = pd.DataFrame({"name": ["caf\u00e9", "th\u00e9"], "value": [1.5, 2.0], "y": [0, 1]})
+    frame.to_csv(target, sep="\t", index=False, encoding="utf-16")
+    df = data.read_table(target)
+    pd.testing.assert_frame_equal(df, frame, check_dtype=False)
+    assert "unicode.csv: read as UTF-16 (byte order mark)" in df.attrs["notes"]
+    assert "unicode.csv: delimiter: tab" in df.attrs["notes"]
+
+
 def test_ragged_lines_name_the_delimiters_seen(tmp_project):
     target = tmp_project / "ragged.csv"
     target.write_text("a;b;c\n1;2\n3;4;5;6\n7\n")

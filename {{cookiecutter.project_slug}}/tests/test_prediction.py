@@ -447,6 +447,51 @@ def test_predict_overwrites_only_when_asked(
     assert code == 2 and "new.predictions.csv exists already" in err
 
 
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("scored.txt", "output file scored.txt must end in .csv or .parquet (the format it is"),
+        ("new.csv", "output file new.csv is the input file; choose another name with -o"),
+        ("out.csv", "output out.csv is a directory; name a file, e.g. -o out.csv/scored.csv"),
+    ],
+    ids=["suffix", "the-input", "directory"],
+)
+def test_predict_refuses_an_output_it_cannot_write(
+    served: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    message: str,
+) -> None:
+    monkeypatch.chdir(served)  # messages show paths relative to the working directory
+    (served / "out.csv").mkdir()
+    before = (served / "new.csv").read_bytes()
+
+    code, out, err = _predict(capsys, "new.csv", "-o", output)
+
+    assert code == 2 and out == ""
+    assert err.startswith(f"crisp predict: error: {message}") and err.count("\n") == 1
+    assert (served / "new.csv").read_bytes() == before
+    assert not (served / "new.predictions.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port=70000"], "--port 70000 is not a port number; use 1024-65535, e.g. 8000"),
+        (["--max-batch=0"], "--max-batch and --max-body-bytes must be at least 1"),
+        (["--max-body-bytes=0"], "--max-batch and --max-body-bytes must be at least 1"),
+    ],
+)
+def test_serve_refuses_settings_it_cannot_use(
+    served: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = cli.main(["serve", *args])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == f"crisp serve: error: {message}\n"
+
+
 def _corrupt_pointer(root: Path) -> str:
     (root / "models" / "production.json").write_text('{"version": "v0', encoding="utf-8")
     return "models/production.json is not valid JSON"

@@ -250,6 +250,16 @@ def test_time_split_refuses_rows_without_a_time():
         split(frame, "target", "regression", 0.2, 0.2, 0, method="time", time_column="age")
 
 
+def test_time_split_refuses_too_few_rows():
+    frame = public_tables.table("diabetes").head(2)
+    with pytest.raises(DataError) as caught:
+        split(frame, "target", "regression", 0.2, 0.2, 0, method="time", time_column="age")
+    assert str(caught.value) == (
+        "cannot split 2 rows by time into train/valid/test with test_size=0.2 and "
+        "valid_size=0.2: collect more rows"
+    )
+
+
 def _hostile_iris() -> pd.DataFrame:
     frame = public_tables.with_date(public_tables.with_text_label(public_tables.table("iris")))
     frame = public_tables.with_odd_names(frame)

@@ -350,6 +350,17 @@ def _drop_metadata(root: Path) -> None:
     (root / "models" / "registry" / "v0002" / "metadata.json").unlink()
 
 
+def _remove(name: str):
+    def spoil(root: Path) -> None:
+        (root / "models" / "registry" / "v0002" / name).unlink()
+
+    return spoil
+
+
+def _metadata_not_a_record(root: Path) -> None:
+    (root / "models" / "registry" / "v0002" / "metadata.json").write_text("[]", encoding="utf-8")
+
+
 CORRUPTIONS = {
     "empty pointer": (_spoil_pointer(""), "models/production.json is empty"),
     "truncated pointer": (
@@ -370,6 +381,16 @@ CORRUPTIONS = {
         "models/registry/v0002/model.skops",
     ),
     "missing metadata.json": (_drop_metadata, "models/registry/v0002/metadata.json is missing"),
+    "pointer to a missing version": (
+        _spoil_pointer('{"version": "v0009"}'),
+        "models/production.json names v0009, which is not in the registry (versions: v0001, v0002)",
+    ),
+    "metadata.json not a record": (
+        _metadata_not_a_record,
+        "models/registry/v0002/metadata.json holds no metadata record",
+    ),
+    "missing model file": (_remove("model.skops"), "models/registry/v0002/model.skops is missing"),
+    "missing model sidecar": (_remove("model.json"), "models/registry/v0002/model.json is missing"),
 }
 
 

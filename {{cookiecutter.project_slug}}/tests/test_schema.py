@@ -183,6 +183,21 @@ def test_mixed_columns_setting_is_validated():
         infer_schema(public_tables.table("iris"), "target", "classification", mixed_columns="drop")
 
 
+def test_a_column_of_durations_is_refused_naming_it_and_the_fix():
+    """Parquet keeps durations (timedelta): no feature kind fits them as they are."""
+    frame = public_tables.table("iris")
+    frame["time on site"] = pd.to_timedelta(np.arange(len(frame)) % 40, unit="min")
+    with pytest.raises(DataError) as caught:
+        infer_schema(frame, "target", "classification")
+    message = str(caught.value)
+    assert message.startswith("column 'time on site' holds durations (timedelta64[")
+    assert message.endswith(
+        "]): convert it to a number (e.g. seconds) or add it to data_preparation.drop_columns"
+    )
+    kept = infer_schema(frame, "target", "classification", drop_columns=["time on site"])
+    assert "time on site" not in kept["features"]
+
+
 @pytest.mark.parametrize(
     ("change", "classes"),
     [

@@ -245,9 +245,9 @@ def test_an_unreadable_data_path_stops_before_any_phase(tmp_path: Path, make, me
 
 def test_zero_parallel_jobs_is_refused() -> None:
     with pytest.raises(ParamsError, match=r"^shared.n_jobs=0 is out of range: -1 for every core"):
-        check_parameters(_params(shared={"n_jobs": 0}), ROOT)
-    check_parameters(_params(shared={"n_jobs": -1}), ROOT)
-    check_parameters(_params(shared={"n_jobs": 2}), ROOT)
+        check_parameters(_params(shared={"n_jobs": 0, "target": "churned"}), ROOT)
+    check_parameters(_params(shared={"n_jobs": -1, "target": "churned"}), ROOT)
+    check_parameters(_params(shared={"n_jobs": 2, "target": "churned"}), ROOT)
 
 
 def test_a_data_path_climbing_out_of_the_project_is_refused(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ CATALOG = Catalog(
         "06_monitoring": PhaseFiles(
             writes={"drift_report": "artifacts/monitoring/drift_report.json"},
             kept_on_failure=("drift_report",),  # the report of a drift alert (crisp monitor)
-            reads=("feature_schema", "train", "success_criteria", "evaluation"),
+            reads=("feature_schema", "train"),
             may_read=("registry", "production"),
         ),
     }

@@ -1,6 +1,6 @@
 """The kernel fork server: imports the pipeline's libraries once, then forks one kernel per phase.
 
-The runner starts it (`ForkServer`) as `python -m crisp.kernels.forkserver` (`main`). It reads one
+The runner starts it (`ForkServer`) as a process of its own running `main`. It reads one
 JSON command per line on stdin and answers one JSON line on its stdout:
 
 - `{"op": "import", "modules": [...]}`: import these modules (errors ignored) -> `{"ok": true}`
@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import imports, priority
 
-_MODULE = "crisp.kernels.forkserver"
+# Started with -c, not -m: `python -m` would run this file a second time as __main__ beside the
+# copy its package imports (runpy warns about that in the server's log).
+_START = f"from {__name__} import main, _exit; main(); _exit()"
 
 if TYPE_CHECKING:
     from jupyter_client import KernelManager
@@ -50,14 +52,14 @@ class ForkServerError(RuntimeError):
 
 
 class ForkServer:
-    """The server process (`python -m crisp.kernels.forkserver`), seen from the runner."""
+    """The server process (`main` below, in a process of its own), seen from the runner."""
 
     def __init__(self, env: Mapping[str, str], cwd: Path, log: Path) -> None:
         self._log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as stderr:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", _MODULE],
+                [sys.executable, "-c", _START],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -239,9 +241,13 @@ def _reap(signum: int, frame: object) -> None:
 
 
 def _kill_children() -> None:
+    """SIGKILL to every kernel's process group (each is a session leader), with what it started."""
     for pid in list(_children):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _exit() -> None:

@@ -38,11 +38,20 @@ class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signum)
 
+    async def _signal_group(self, signum: int) -> None:
+        """`signum` to the kernel's whole process group (it is a session leader: forkserver.py),
+        so processes it started (joblib's worker processes, a local Dask cluster) go with it,
+        as jupyter_client does for the kernels it spawns."""
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            await self.send_signal(signum)
+
     async def kill(self, restart: bool = False) -> None:
-        await self.send_signal(signal.SIGKILL)
+        await self._signal_group(signal.SIGKILL)
 
     async def terminate(self, restart: bool = False) -> None:
-        await self.send_signal(signal.SIGTERM)
+        await self._signal_group(signal.SIGTERM)
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         raise NotImplementedError("forked kernels are started by the fork server")

@@ -24,6 +24,7 @@ from trained_project import (
     TARGET,
     Started,
     copy_of_trained,
+    crisp,
     env,
     start,
     wait,
@@ -329,6 +330,29 @@ def test_monitor_user_errors_exit_2(
     text.write_text("a,b\n1,2\n")
     code, _, err = _run_crisp(capsys, "monitor", str(text))
     assert code == 2 and "not a CSV or Parquet file" in err
+
+
+def test_monitor_on_a_file_bad_further_down_exits_2_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A bad line beyond the rows checked before the run: the phase fails reading it; the user
+    still gets one line naming the file and the fix, exit 2, and no drift report."""
+    root = copy_of_trained(tmp_path_factory, "bad_further_down")
+    current = root.parent / "current.csv"
+    frame = data.make_demo_data(PROBLEM_TYPE, 300, seed=14)
+    frame.to_csv(current, index=False)
+    with current.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(["1"] * (frame.shape[1] + 2)) + "\n")  # two fields too many
+    pointer = (root / "models" / "production.json").read_bytes()
+
+    result = crisp(root, "monitor", str(current))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"crisp monitor: error: cannot read data file {current} (")
+    assert "line 302, saw 12): check it, or export it again" in result.stderr
+    assert not (root / artifacts.CATALOG["drift_report"]).exists()
+    assert (root / "models" / "production.json").read_bytes() == pointer
 
 
 def test_monitor_before_training_says_to_run_the_pipeline(

@@ -265,7 +265,7 @@ def params_for(variant: Variant, data_path: str) -> dict[str, dict[str, Any]]:
             "primary_metric": table.primary_metric,
             "success_threshold": table.success_threshold,
             # A switch to regression names its own business measure (lift counts classes).
-            **({} if table.classifies else REGRESSION_MEASURE),
+            **({} if table.classification else REGRESSION_MEASURE),
         },
         "data_preparation": {"drop_columns": list(table.drop_columns)},
         "evaluation": {"slice_column": variant.slice_column},

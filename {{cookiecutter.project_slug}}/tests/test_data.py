@@ -206,7 +206,9 @@ def test_read_table_logs_the_read(run_phase_dir, tmp_project):
             "is not UTF-8 text .*nor Windows-1252: re-save it as UTF-8",
         ),
         ("dupes.csv", b"a,b,a,c,b\n1,2,3,4,5\n", "duplicated column names: a, b; rename them"),
-        ("broken.parquet", b"not parquet at all", "cannot read data file"),
+        ("broken.parquet", b"not parquet at all", "is not a Parquet file .*rename it to .csv"),
+        ("cut.parquet", b"PAR1" + b"\0" * 20, "is not a readable Parquet file .*export it again"),
+        ("table.csv", b"PAR1" + b"\0" * 20, "is a Parquet file, not CSV text: rename it to table"),
     ],
 )
 def test_read_table_errors_name_the_cause_and_fix(tmp_project, name, content, message):

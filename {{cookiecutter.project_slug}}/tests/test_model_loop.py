@@ -24,6 +24,7 @@ from trained_project import (
     TARGET,
     Started,
     copy_of_trained,
+    crisp,
     env,
     start,
     wait,
@@ -331,6 +332,29 @@ def test_monitor_user_errors_exit_2(
     assert code == 2 and "not a CSV or Parquet file" in err
 
 
+def test_monitor_on_a_file_bad_further_down_exits_2_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A bad line beyond the rows checked before the run: the phase fails reading it; the user
+    still gets one line naming the file and the fix, exit 2, and no drift report."""
+    root = copy_of_trained(tmp_path_factory, "bad_further_down")
+    current = root.parent / "current.csv"
+    frame = data.make_demo_data(PROBLEM_TYPE, 300, seed=14)
+    frame.to_csv(current, index=False)
+    with current.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(["1"] * (frame.shape[1] + 2)) + "\n")  # two fields too many
+    pointer = (root / "models" / "production.json").read_bytes()
+
+    result = crisp(root, "monitor", str(current))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"crisp monitor: error: cannot read data file {current} (")
+    assert "line 302, saw 12): check it, or export it again" in result.stderr
+    assert not (root / artifacts.CATALOG["drift_report"]).exists()
+    assert (root / "models" / "production.json").read_bytes() == pointer
+
+
 def test_monitor_before_training_says_to_run_the_pipeline(
     tmp_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -353,7 +377,7 @@ def test_monitor_scores_the_labelled_rows_or_says_why_not(runs: dict[str, Backgr
     assert performance["labelled_rows"] == run.info["rows"] - 240
     if PROBLEM_TYPE == "classification":
         assert performance["status"] == "skipped"
-        assert "one class only" in performance["reason"]
+        assert "is undefined on the current data: only one class (" in performance["reason"]
         assert f"Performance not computed: {performance['reason']}." in result.stdout
         mix = report["class_mix"]
         assert sum(row["current_share"] for row in mix) == pytest.approx(1.0)

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from {{ cookiecutter.package_name }} import artifacts, data, monitoring, schema
+from {{ cookiecutter.package_name }} import artifacts, data, evaluation, metrics, monitoring, schema
 
 ROWS = 800
 THRESHOLDS = {"psi_warning": 0.10, "psi_alert": 0.25, "p_value": 0.01}
@@ -287,15 +287,20 @@ def _classifier() -> tuple[object, pd.DataFrame]:
     return model, train
 
 
-def _report(model: object, train: pd.DataFrame, current: pd.DataFrame, **extra) -> dict:
+def _task(metric: str, problem_type: str = "classification", target: str = "species"):
+    return metrics.Task.create(problem_type=problem_type, metric=metric, target=target)
+
+
+def _report(
+    model: object, train: pd.DataFrame, current: pd.DataFrame, metric: str = "accuracy", **extra
+) -> dict:
     return monitoring.model_report(
         model,
         {"version": "v0001", "metric": "accuracy", "test_metrics": {"accuracy": 0.9}},
         train,
         current,
         FEATURES,
-        target="species",
-        problem_type="classification",
+        task=_task(metric),
         psi_warning=0.1,
         psi_alert=0.25,
         **extra,
@@ -330,7 +335,10 @@ def test_performance_uses_the_labelled_rows_only() -> None:
     [
         (lambda f: f.assign(species=None), "none of the 60 rows has a value in 'species'"),
         (lambda f: f.drop(columns=["species"]), "no target column 'species'"),
-        (lambda f: f.assign(species="setosa"), "one class only (setosa)"),
+        (
+            lambda f: f.assign(species="setosa"),
+            "roc_auc is undefined on the current data: only one class ('setosa') among these 60",
+        ),
         (
             lambda f: f.assign(species="daisy"),
             "60 labelled rows with classes the model does not know (daisy) left out",
@@ -343,8 +351,8 @@ def test_performance_is_skipped_with_a_reason(change, reason: str) -> None:
     current = change(_labelled(60, 2))
     metadata = {"version": "v1", "metric": "roc_auc", "test_metrics": {"roc_auc": 0.95}}
     report = monitoring.model_report(
-        model, metadata, train, current, FEATURES, target="species",
-        problem_type="classification", psi_warning=0.1, psi_alert=0.25,
+        model, metadata, train, current, FEATURES, task=_task("roc_auc"), psi_warning=0.1,
+        psi_alert=0.25,
     )  # fmt: skip
     performance = report["performance"]
     assert performance["status"] == "skipped" and reason in performance["reason"]
@@ -362,14 +370,56 @@ def test_regression_performance_skips_missing_and_text_targets() -> None:
     current.loc[:9, "price"] = None
     current.loc[10, "price"] = "n/a"
     result = monitoring.current_performance(
-        model, current[["area"]], current["price"], problem_type="regression", metric="r2",
-        reference=0.9, target="price",
+        model, current[["area"]], current["price"], task=_task("r2", "regression", "price"),
+        reference=0.9,
     )  # fmt: skip
     assert result["status"] == "computed" and result["labelled_rows"] == 90
     assert result["reason"] == "1 labelled rows with non-numeric targets left out"
     assert result["current"] == pytest.approx(
         model.score(frame.loc[11:, ["area"]], frame.price[11:])
     )
+
+
+@pytest.mark.parametrize("metric", ["balanced_accuracy", "f1_macro", "roc_auc", "log_loss"])
+def test_performance_is_measured_in_the_primary_metric_as_in_phase_04(metric: str) -> None:
+    """The production model was chosen on accuracy; the project's primary metric is another one
+    now: the labelled current rows are scored in that metric, against the model's test score in
+    it when recorded."""
+    model, train = _classifier()
+    current = _labelled(120, 7)
+    report = _report(model, train, current, metric=metric)
+    performance = report["performance"]
+    X, y = current[["width", "colour"]], current["species"]
+    y_pred, y_score = evaluation.predict_scores(model, X, _task(metric))
+    expected = metrics.score(metric, y, y_pred, y_score, labels=model.classes_)
+    assert performance["status"] == "computed", performance
+    assert performance["metric"] == metric
+    assert performance["current"] == pytest.approx(expected)
+    assert performance["reference"] is None  # the model's record has accuracy only
+    advice = monitoring.recommendation(_table([False]), 0.3, performance=performance)
+    assert f"Performance: {metric} {expected:.4f} on the labelled current rows" in " ".join(
+        advice["reasons"]
+    )
+
+
+def test_regression_performance_in_mae_is_compared_with_the_test_score() -> None:
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"area": rng.uniform(50, 150, 80)})
+    frame["price"] = 1000 * frame["area"] + rng.normal(0, 500, 80)
+    model = LinearRegression().fit(frame[["area"]], frame["price"])
+    schema_ = {"features": {"area": {"kind": "numeric"}}, "target": "price"}
+    report = monitoring.model_report(
+        model, {"version": "v1", "metric": "rmse", "test_metrics": {"rmse": 600.0, "mae": 390.0}},
+        frame, frame, schema_, task=_task("mae", "regression", "price"), psi_warning=0.1,
+        psi_alert=0.25,
+    )  # fmt: skip
+    performance = report["performance"]
+    expected = float(np.mean(np.abs(model.predict(frame[["area"]]) - frame["price"])))
+    assert performance["status"] == "computed"
+    assert performance["current"] == pytest.approx(expected)
+    assert performance["reference"] == 390.0
+    drop = monitoring.performance_drop(performance)
+    assert drop == pytest.approx(expected - 390.0)  # an error: larger is worse
 
 
 def test_unseen_categories_and_odd_types_are_scored_not_crashed() -> None:

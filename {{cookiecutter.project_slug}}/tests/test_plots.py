@@ -107,12 +107,35 @@ def test_cumulative_gain_marks_the_contacted_share() -> None:
     assert notes == ["top 20%: 100% of positives (lift 5.00)"]
 
 
-def test_slice_metrics_shows_undefined_slices_as_such() -> None:
-    slices = pd.DataFrame({"slice": ["a", "b"], "n": [90, 10], "roc_auc": [0.8, float("nan")]})
+def test_slice_metrics_draws_defined_slices_and_says_why_others_are_undefined() -> None:
+    slices = pd.DataFrame(
+        {
+            "slice": ["a", "b", "c"],
+            "n": [90, 10, 4],
+            "roc_auc": [0.8, float("nan"), float("nan")],
+            "accuracy": [0.7, 0.9, float("nan")],
+            "note": [
+                "",
+                "roc_auc undefined: only one class (0) among these 10 rows",
+                "roc_auc undefined: no rows; accuracy undefined: no rows",
+            ],
+        }
+    )
     fig = plots.slice_metrics(slices, "roc_auc")
     _check(fig, 1)
-    labels = {t.get_text() for t in fig.axes[0].texts}
-    assert labels == {"n=90", "undefined, n=10"}
+    ax = fig.axes[0]
+    assert len(ax.patches) == 1, "a bar for the defined slice only"
+    assert ax.patches[0].get_width() == pytest.approx(0.8)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "b", "a"]
+    texts = {t.get_text().strip() for t in ax.texts}
+    assert texts == {
+        "n=90",
+        "n=10, undefined: only one class (0) among these 10 rows",
+        "n=4, undefined: no rows",
+    }
+    companion = plots.slice_metrics(slices, "accuracy")
+    assert len(companion.axes[0].patches) == 2
+    assert "n=4, undefined: no rows" in {t.get_text().strip() for t in companion.axes[0].texts}
 
 
 def test_drift_distributions(frame: pd.DataFrame) -> None:

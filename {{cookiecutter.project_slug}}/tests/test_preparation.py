@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import public_tables
+import pyarrow.parquet as pq
 import pytest
 
 from {{ cookiecutter.package_name }} import artifacts, data
@@ -16,6 +17,7 @@ from {{ cookiecutter.package_name }}.preparation import (
     clean,
     leakage_checks,
     leakage_detail,
+    prepare_in_memory,
     prepare_streamed,
     single_feature_scores,
     split,
@@ -367,6 +369,69 @@ def test_streamed_preparation_makes_the_splits_of_the_in_memory_path(tmp_project
     assert feature_schema["features"]["site"]["categories"] == [f"site {i}" for i in range(4)]
     X, _ = xy(train, "target")
     assert not np.isnan(build_preprocessor(feature_schema).fit_transform(X)).any()
+
+
+def _mixed_table(labels: str) -> pd.DataFrame:
+    """Demo churn rows with a column of every storage kind: text with gaps, booleans with and
+    without gaps, whole numbers with and without gaps, dates; an identifier kept on purpose."""
+    frame = public_tables.with_date(data.make_demo_data("classification", 600, seed=4))
+    rng = np.random.default_rng(4)
+    paperless = pd.Series(rng.random(600) < 0.5, dtype=object)
+    paperless[rng.random(600) < 0.05] = None
+    visits = pd.Series(rng.integers(0, 9, 600), dtype="Int64")
+    visits[[17, 400]] = pd.NA  # whole numbers, two gaps: float in some batches, int in others
+    frame = frame.assign(
+        paperless=paperless, autopay=rng.random(600) < 0.3, visits=visits, ticket=range(600)
+    )
+    if labels == "text":
+        frame["churned"] = frame["churned"].map({0: "stays", 1: "leaves"})
+    frame.loc[frame.index % 40 == 0, "churned"] = None  # some rows without a label
+    return frame
+
+
+@pytest.mark.parametrize("labels", ["integer", "text"])
+def test_in_memory_and_streamed_splits_have_one_schema_and_the_same_rows(tmp_project, labels):
+    source = tmp_project / "churn.csv"
+    _mixed_table(labels).to_csv(source, index=False)
+    dataset = data.scan(source, sample_size=10_000, seed=0, target_column="churned")
+    raw = infer_schema(dataset.sample, "churned", "classification", stats=dataset.stats)
+    assert "ticket" in raw["excluded"]  # an identifier, kept below through keep_columns
+    options = dict(
+        drop_columns=["customer_id"], keep_columns=["ticket"], test_size=0.2, valid_size=0.2, seed=1
+    )
+    tables, _ = prepare_in_memory(
+        data.read_table(source), raw, target="churned", problem_type="classification", **options
+    )
+    for name, table in tables.items():
+        artifacts.save_table(name, table)  # as phase 02 saves them
+    staged = {n: tmp_project / "streamed" / f"{n}.parquet" for n in SPLITS}
+    prepare_streamed(
+        lambda: data.iter_batches(source, batch_rows=64), raw, targets=staged, **options
+    )
+
+    for name in SPLITS:
+        in_memory, streamed = artifacts.path(name), staged[name]
+        assert pq.read_schema(in_memory).equals(pq.read_schema(streamed), check_metadata=True)
+        expected = pd.read_parquet(in_memory).sort_values("ticket", ignore_index=True)
+        got = pd.read_parquet(streamed).sort_values("ticket", ignore_index=True)
+        pd.testing.assert_frame_equal(got, expected)
+    types = {field.name: str(field.type) for field in pq.read_schema(staged["train"])}
+    assert types == {
+        "tenure_months": "int64",
+        "monthly_charges": "double",
+        "support_calls": "int64",
+        "age": "double",
+        "data_usage_gb": "double",
+        "contract": "string",
+        "payment_method": "string",
+        "region": "string",
+        "churned": "int64" if labels == "integer" else "string",
+        "signup date": "timestamp[ns]",
+        "paperless": "bool",
+        "autopay": "bool",
+        "visits": "double",
+        "ticket": "int64",
+    }
 
 
 def test_streamed_splits_are_bounded_by_max_rows(tmp_project):

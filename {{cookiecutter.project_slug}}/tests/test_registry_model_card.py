@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from {{ cookiecutter.package_name }} import deployment, model_card, registry
+from {{ cookiecutter.package_name }} import artifacts, deployment, model_card, registry
 
 X = pd.DataFrame({"a": np.linspace(0, 1, 40), "b": np.tile([0.0, 1.0], 20)})
 Y = (X["a"] + 0.3 * X["b"] > 0.6).astype(int)
@@ -496,9 +497,11 @@ def test_model_card_shows_the_lineage_and_the_run_parameters() -> None:
     lineage = card[card.index("## Lineage") : card.index("## Intended use")]
     assert "- **Run:** `20250101-120000-abcd`" in lineage
     assert (
-        "[reports/20250101-120000-abcd/index.html](../../reports/20250101-120000-abcd/index.html)"
+        "[reports/20250101-120000-abcd/index.html](reports/20250101-120000-abcd/index.html)"
         in lineage
     )
+    deep = model_card.build_model_card(_context(lineage=LINEAGE), folder="models/registry/v0003")
+    assert "](../../../reports/20250101-120000-abcd/index.html)" in deep
     assert f"`{LINEAGE['git_commit']}` (with uncommitted changes)" in lineage
     assert f"of data/raw/customers.csv:** `{'ab' * 32}`" in lineage
     appendix = card[card.index("## Appendix: parameters of the run") :]
@@ -533,7 +536,8 @@ def test_render_draws_the_figures_and_the_html_embeds_them(problem_type: str) ->
         y_true = rng.choice(labels, 90)
         y_pred = np.where(rng.random(90) < 0.8, y_true, rng.choice(labels, 90))
         context = _context(classes=labels)
-    card, figures = model_card.render(context, y_true=y_true, y_pred=y_pred)
+    rendered = model_card.render(context, y_true=y_true, y_pred=y_pred)
+    card, figures = rendered.markdown(), rendered.figures
     expected = {"metrics.png", "slices.png", "importance.png"}
     expected |= {"residuals.png"} if problem_type == "regression" else {"per_class.png"}
     assert set(figures) == expected
@@ -546,6 +550,41 @@ def test_render_draws_the_figures_and_the_html_embeds_them(problem_type: str) ->
     page = model_card.to_html(card, "card", figures)
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert f'src="{model_card.FIGURES_DIR}/' not in page
+
+
+def _report_link(page: str) -> str:
+    """The href of the run report link, in HTML or in Markdown."""
+    (href,) = re.findall(r'<a href="([^"]+)">reports/[^<]+/index\.html</a>', page) or re.findall(
+        r"\[reports/[^\]]+/index\.html\]\(([^)]+)\)", page
+    )
+    return href
+
+
+def test_every_saved_card_links_to_the_run_report_from_where_it_lies(tmp_project: Path) -> None:
+    report = tmp_project / "reports" / LINEAGE["run_id"] / "index.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html>the run</html>", encoding="utf-8")
+    (version,) = _register(1)
+    card = model_card.render(_context(version=version, lineage=LINEAGE))
+    # A later run whose challenger is that same version shows the card in its phase 05 report.
+    later = "reports/20250102-090000-ef01/index.html"
+
+    _, registry_html = registry.write_model_card(version, card)
+    deployment.save_model_card(card, f"Model card: churn-classifier {version}")
+
+    pages = {
+        registry_html: registry_html.read_text("utf-8"),
+        artifacts.path("model_card_html"): artifacts.load_text("model_card_html"),
+        (tmp_project / later).parent / "05_deployment.html": model_card.to_html(
+            card.in_report(later), "05"
+        ),
+        tmp_project / "notebooks" / "05_deployment.ipynb": card.in_report(None),
+    }
+    assert registry_html.parent == registry.registry_dir() / version  # three folders deep
+    for page, text in pages.items():
+        target = (page.parent / _report_link(text)).resolve()
+        assert target == report.resolve(), page
+        assert target.read_text(encoding="utf-8") == "<html>the run</html>"
 
 
 def test_per_class_table_counts_each_class() -> None:

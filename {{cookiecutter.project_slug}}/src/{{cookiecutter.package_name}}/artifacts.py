@@ -24,6 +24,7 @@ from . import paths
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 # What each phase writes (catalog name -> project path; a path ending in / is a folder) and reads.
 # Declared here once: the runner derives from it which phase to run when an input is missing, and
@@ -203,13 +204,25 @@ def load_text(name_or_path: str | Path) -> str:
 # ---------------------------------------------------------------- tables
 
 
-def save_table(name_or_path: str | Path, df: pd.DataFrame) -> Path:
-    """Save a DataFrame as Parquet, or as CSV when the path ends in .csv; index not stored."""
+def save_table(name_or_path: str | Path, df: pd.DataFrame | pa.Table) -> Path:
+    """Save a DataFrame as Parquet, or as CSV when the path ends in .csv; index not stored.
+
+    A pyarrow Table is written as Parquet with its own schema (the prepared splits: one schema
+    however they were made).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     target, _ = _target(name_or_path)
-    if target.suffix.lower() == ".csv":
+    buffer = BytesIO()
+    if isinstance(df, pa.Table):
+        if target.suffix.lower() == ".csv":
+            raise ValueError(f"{target}: a pyarrow Table is saved as Parquet only")
+        pq.write_table(df, buffer)
+        data = buffer.getvalue()
+    elif target.suffix.lower() == ".csv":
         data = df.to_csv(index=False).encode("utf-8")
     else:
-        buffer = BytesIO()
         df.to_parquet(buffer, index=False)
         data = buffer.getvalue()
     atomic_write_bytes(target, data)

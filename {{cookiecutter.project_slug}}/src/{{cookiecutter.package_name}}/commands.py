@@ -140,6 +140,8 @@ def _data_file(name: str, what: str) -> Path:
     from .data import SUPPORTED_SUFFIXES, DataError
 
     path = Path(name).expanduser().resolve()
+    if path.is_dir():
+        raise DataError(f"{what} {name} is a directory: name one CSV or Parquet file")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise DataError(
             f"{what} {name} is not a CSV or Parquet file; use one of: "
@@ -241,15 +243,17 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     from crisp.project import load as load_project
     from crisp.runner import RunOptions, run
 
-    from . import artifacts, paths
+    from . import artifacts, data, paths
 
     source = _data_file(args.current_data, "current data file")
+    columns = data.check_table(source)  # a file the phase cannot read stops here, in one line
     for name in ("feature_schema", "train"):
         if not artifacts.path(name).is_file():
             raise artifacts.ArtifactMissingError(
                 f"{name} ({paths.relative(artifacts.path(name))}) does not exist: monitoring "
                 "compares with the training data; run the pipeline first (`crisp run`)"
             )
+    _check_current_columns(source, columns, artifacts.load_json("feature_schema"))
     report_path = artifacts.path("drift_report")
     before = report_path.stat().st_mtime_ns if report_path.is_file() else None
     # json.dumps gives a quoted YAML string: any path survives the --set parser.
@@ -264,6 +268,10 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     record = run(options, ConsoleProgress(root), load_project(root))
     if record.status == "interrupted":
         return EXIT_INTERRUPTED
+    error = next((p.error for p in record.phases if p.error), None) or {}
+    if error.get("ename") == "DataError":  # the current data, found bad further down the file
+        print(f"crisp monitor: error: {error.get('evalue')}", file=sys.stderr)
+        return EXIT_USAGE
     fresh = report_path.is_file() and report_path.stat().st_mtime_ns != before
     if not fresh:
         print("crisp monitor: no drift report written; see the failure above", file=sys.stderr)
@@ -282,6 +290,20 @@ def _monitor(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     print(f"  drift report: {_shown(report_path)}")
     print(f"  checks over time: {_shown(root / 'reports' / 'monitoring' / 'index.html')}")
     return EXIT_ALERT if status == "alert" or record.status != "succeeded" else 0
+
+
+def _check_current_columns(source: Path, columns: list[str], feature_schema: dict) -> None:
+    """Refuse current data that holds none of the model's features: another table, not drift."""
+    from .data import DataError
+    from .schema import _listing
+
+    features = list(feature_schema.get("features", {}))
+    if features and not set(features) & set(columns):
+        raise DataError(
+            f"current data file {_shown(source)} has none of the model's feature columns "
+            f"({_listing(features)}); its columns are {_listing(columns)}: check that it is the "
+            "right file"
+        )
 
 
 def _mirror_to_tracking(root: Path) -> None:

@@ -29,6 +29,7 @@ from .sources import (
     DataError,
     check_file,
     csv_header,
+    parquet_error,
     parquet_header,
     sniff_csv,
 )
@@ -53,6 +54,7 @@ DEMO_ID_COLUMNS: dict[str, str] = {"classification": "customer_id", "regression"
 CSV_MEMORY_FACTOR = 2.0
 STREAM_MODES = ("auto", "always", "never")
 BATCH_ROWS = 200_000  # rows per batch when streaming
+CHECK_ROWS = 100  # rows check_table parses
 
 
 def check_problem_type(problem_type: str) -> None:
@@ -320,7 +322,15 @@ def _read_error(target: Path, error: Exception) -> DataError:
         )
     if isinstance(error, pd.errors.EmptyDataError):
         return DataError(f"data file {target} is empty: export the data again")
-    return DataError(f"cannot read data file {target}: {error}")
+    if isinstance(error, PermissionError):
+        return DataError(
+            f"data file {target} cannot be read (permission denied): check that it is readable "
+            "by you"
+        )
+    if target.suffix.lower() != ".csv":
+        return parquet_error(target, error)
+    reason = str(error).strip().split("\n")[0]
+    return DataError(f"cannot read data file {target} ({reason}): check it, or export it again")
 
 
 def _check_columns(target: Path, df: pd.DataFrame, header: list[str]) -> None:
@@ -368,6 +378,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         else:
             header = parquet_header(target)
             df = pd.read_parquet(target)
+    except DataError:
+        raise
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
         raise _read_error(target, error) from error
     df.columns = [str(c) for c in df.columns]
@@ -377,6 +389,38 @@ def read_table(path: str | Path) -> pd.DataFrame:
     df.attrs["notes"] = notes
     context.log_io("read", paths.resolve(path))
     return df
+
+
+def check_table(path: str | Path) -> list[str]:
+    """Column names of a CSV or Parquet file, after a cheap check that it holds a table with data
+    rows: its first CHECK_ROWS rows are parsed (for a command, before any phase starts).
+
+    Raises DataError naming the file, what is wrong and the fix: missing, a directory, empty, a
+    format other than its suffix says, undecodable text, one unsplit column, no data rows. A bad
+    line further down is found only when the whole file is read.
+    """
+    target = paths.resolve(path)
+    source = files.readable(target)
+    suffix = check_file(source)
+    try:
+        if suffix == ".csv":
+            options, _, header = _csv_options(source)
+            head = pd.read_csv(source, nrows=CHECK_ROWS, low_memory=False, **options)
+        else:
+            import pyarrow.parquet as pq
+
+            header = parquet_header(source)
+            first = next(pq.ParquetFile(source).iter_batches(batch_size=CHECK_ROWS), None)
+            head = pd.DataFrame(columns=header) if first is None else first.to_pandas()
+    except DataError:
+        raise
+    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
+        raise _read_error(source, error) from error
+    head.columns = [str(c) for c in head.columns]
+    _check_columns(target, head, header)
+    if head.empty:
+        raise DataError(f"data file {target} has no data rows: export the data again")
+    return [str(c) for c in header]
 
 
 def iter_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
@@ -401,6 +445,8 @@ def iter_batches(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.
             batch.index = pd.RangeIndex(start, start + len(batch))
             start += len(batch)
             yield batch
+    except DataError:
+        raise
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
         raise _read_error(source, error) from error
     context.log_io("read", target)

@@ -136,10 +136,10 @@ def owner_sections() -> dict[str, str | None]:
     return model_card.owner_sections(artifacts.load_text(path) if path.is_file() else None)
 
 
-def save_model_card(markdown: str, figures: dict[str, bytes], title: str) -> None:
+def save_model_card(card: model_card.Card, title: str) -> None:
     """The card of this run as the `model_card` and `model_card_html` artifacts, with figures."""
-    folder = artifacts.path("model_card").parent / model_card.FIGURES_DIR
-    for name, png in figures.items():
-        artifacts.save_bytes(folder / name, png)
-    artifacts.save_text("model_card", markdown)
-    artifacts.save_text("model_card_html", model_card.to_html(markdown, title, figures))
+    folder = artifacts.path("model_card").parent
+    for name, png in card.figures.items():
+        artifacts.save_bytes(folder / model_card.FIGURES_DIR / name, png)
+    artifacts.save_text("model_card", card.markdown(paths.relative(folder)))
+    artifacts.save_text("model_card_html", card.html(title, paths.relative(folder)))

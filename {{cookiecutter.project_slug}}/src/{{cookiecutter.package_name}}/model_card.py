@@ -13,8 +13,10 @@ import html
 import io
 import json
 import math
+import posixpath
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import mistune
@@ -226,7 +228,15 @@ def _flat(params: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return flat
 
 
-def _lineage(c: dict[str, Any]) -> list[str]:
+def link_from(folder: str, target: str) -> str:
+    """`target` (a path from the project root) as a link from a card in `folder` (also from the
+    project root; "" for the root itself)."""
+    if posixpath.isabs(target):
+        return target
+    return posixpath.relpath(target, folder or ".")
+
+
+def _lineage(c: dict[str, Any], folder: str = "") -> list[str]:
     lineage = c.get("lineage") or {}
     if not lineage:
         return ["_(no lineage recorded)_"]
@@ -239,8 +249,8 @@ def _lineage(c: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"- **Run:** `{lineage.get('run_id')}`")
     if lineage.get("report"):
-        # Both places of a card (models/registry/vNNNN/, artifacts/deployment/) are two deep.
-        lines.append(f"- **Run report:** [{lineage['report']}](../../{lineage['report']})")
+        report = str(lineage["report"])
+        lines.append(f"- **Run report:** [{report}]({link_from(folder, report)})")
     commit = lineage.get("git_commit")
     if commit:
         state = " (with uncommitted changes)" if lineage.get("git_dirty") else " (clean)"
@@ -424,8 +434,9 @@ def _caveats(c: dict[str, Any]) -> list[str]:
     return [*notes, "", _owner_block(c, "caveats")]
 
 
-def build_model_card(context: dict[str, Any]) -> str:
-    """The model card as Markdown.
+def build_model_card(context: dict[str, Any], folder: str = "") -> str:
+    """The model card as Markdown, saved in `folder` (a path from the project root, "" for the
+    root): its link to the run's report is relative to that folder.
 
     Context keys (required: model_name, version, problem_type, metrics):
     model_name, version, created, problem_type, target, classes, algorithm, params (dict),
@@ -448,7 +459,7 @@ def build_model_card(context: dict[str, Any]) -> str:
     c = context
     body = {
         "Model details": _details(c),
-        "Lineage": _lineage(c),
+        "Lineage": _lineage(c, folder),
         "Intended use": _intended_use(c),
         "Factors": _factors(c),
         "Metrics": _metrics(c),
@@ -571,11 +582,33 @@ def figures(context: dict[str, Any], y_true: Any = None, y_pred: Any = None) -> 
     return made
 
 
-def render(
-    context: dict[str, Any], y_true: Any = None, y_pred: Any = None
-) -> tuple[str, dict[str, bytes]]:
-    """(Markdown card, its figures by file name): the card for `context` with the figures of
-    `figures`; for classification the per-class table is added from `y_true` and `y_pred`."""
+@dataclass(frozen=True)
+class Card:
+    """A rendered model card: its context and figures (PNG bytes by file name). Its Markdown
+    depends on the folder it is saved in: the link to the run's report is relative to it."""
+
+    context: dict[str, Any]
+    figures: dict[str, bytes]
+
+    def markdown(self, folder: str = "") -> str:
+        """The card as Markdown for a file in `folder` (from the project root)."""
+        return build_model_card(self.context, folder)
+
+    def html(self, title: str, folder: str = "") -> str:
+        """The card as a standalone HTML page (figures embedded) for a file in `folder`."""
+        return to_html(self.markdown(folder), title, self.figures)
+
+    def in_report(self, report: str | None) -> str:
+        """Markdown with the figures inlined, to show in phase 05's own report: beside `report`,
+        the index.html of the run showing it (which may be a later run than the version's own),
+        or in the notebooks folder when None (outside `crisp run`)."""
+        folder = posixpath.dirname(str(report)) if report else "notebooks"
+        return inline_figures(self.markdown(folder), self.figures)
+
+
+def render(context: dict[str, Any], y_true: Any = None, y_pred: Any = None) -> Card:
+    """The card for `context` with the figures of `figures`; for classification the per-class
+    table is added from `y_true` and `y_pred`."""
     context = dict(context)
     if (
         context.get("problem_type") == "classification"
@@ -586,7 +619,7 @@ def render(
         context["per_class"] = per_class_table(y_true, y_pred, context.get("classes"))
     made = figures(context, y_true, y_pred)
     context["figures"] = list(made)
-    return build_model_card(context), made
+    return Card(context, made)
 
 
 # ---------------------------------------------------------------- records and HTML

@@ -429,12 +429,11 @@ def current_performance(
     X: pd.DataFrame,
     y: pd.Series | None,
     *,
-    problem_type: str,
-    metric: str,
+    task: metrics_.Task,
     reference: float | None,
-    target: str,
 ) -> dict[str, Any]:
-    """The model's `metric` on the labelled rows of current data (`X` in training types).
+    """The model's score in the task's primary metric on the labelled rows of current data (`X`
+    in training types), measured as phases 03-04 measure it (`metrics.measure`).
 
     Returns metric, status ("computed" or "skipped"), reason (why skipped, or rows left out),
     current, reference, labelled_rows, unlabelled_rows. Skipped when the target column is
@@ -443,6 +442,7 @@ def current_performance(
     from . import evaluation
     from .schema import _key, _python
 
+    metric, target = task.metric.name, task.target
     result: dict[str, Any] = {
         "metric": metric,
         "status": "skipped",
@@ -464,8 +464,9 @@ def current_performance(
     y_l = y.reset_index(drop=True)[labelled]
     X_l = X.reset_index(drop=True)[labelled.to_numpy()]
     left_out = ""
-    if problem_type == "classification":
-        lookup = {_key(c): _python(c) for c in model.classes_}
+    classes = getattr(model, "classes_", None)
+    if task.classification:
+        lookup = {_key(c): _python(c) for c in classes}
         keys = y_l.map(_key)
         known = keys.isin(lookup.keys())
         if not known.all():
@@ -485,16 +486,11 @@ def current_performance(
     if len(y_true) == 0:
         result["reason"] = left_out or "no usable labels"
         return result
-    y_pred, y_score = evaluation.predict_scores(model, X_l, problem_type)
-    value = metrics_.score(metric, y_true, y_pred, y_score, labels=getattr(model, "classes_", None))
-    if math.isnan(value):
-        present = sorted({str(v) for v in y_true})
-        detail = (
-            f"its {len(y_true)} labelled rows hold one class only ({present[0]})"
-            if problem_type == "classification" and len(present) == 1
-            else f"on its {len(y_true)} labelled rows"
-        )
-        result["reason"] = f"{metric} is undefined on the current data: {detail}"
+    y_pred, y_score = evaluation.predict_scores(model, X_l, task)
+    # The production model's classes order its probabilities (it may predate the training split).
+    value, undefined = metrics_.measure(task.metric, y_true, y_pred, y_score, labels=classes)
+    if value is None:
+        result["reason"] = f"{metric} is undefined on the current data: {undefined}"
         return result
     result.update(status="computed", current=value, reason=left_out)
     return result
@@ -507,16 +503,17 @@ def model_report(
     current: pd.DataFrame,
     schema: dict[str, Any],
     *,
-    target: str,
-    problem_type: str,
+    task: metrics_.Task,
     psi_warning: float,
     psi_alert: float,
     p_value: float = 0.01,
     unavailable: str | None = None,
 ) -> dict[str, Any]:
     """What the production model does on current data: prediction drift, predicted class mix
-    (classification) and performance on the labelled rows, each skipped with a reason in `notes`
-    when it cannot be computed (no model, `unavailable` reason, input the model cannot take).
+    (classification) and performance in the task's primary metric on the labelled rows (against
+    the model's test score in that metric when it has one), each skipped with a reason in
+    `notes` when it cannot be computed (no model, `unavailable` reason, input the model cannot
+    take).
 
     Returns model_version, prediction_drift, class_mix (records), performance, notes.
     """
@@ -542,8 +539,8 @@ def model_report(
             f"current data ({exc})."
         )
         return report
-    ref_pred, ref_score = evaluation.predict_scores(model, X_reference, problem_type)
-    cur_pred, cur_score = evaluation.predict_scores(model, X_current, problem_type)
+    ref_pred, ref_score = evaluation.predict_scores(model, X_reference, task)
+    cur_pred, cur_score = evaluation.predict_scores(model, X_current, task)
     report["prediction_drift"] = prediction_drift(
         ref_score if ref_score is not None else ref_pred,
         cur_score if cur_score is not None else cur_pred,
@@ -551,7 +548,7 @@ def model_report(
         psi_alert,
         p_value,
     )
-    if problem_type == "classification":
+    if task.classification:
         mix = class_mix(ref_pred, cur_pred, getattr(model, "classes_", None))
         report["class_mix"] = mix.to_dict(orient="records")
         moved = mix.loc[mix["change"].abs() >= CLASS_MIX_NOTE]
@@ -560,17 +557,12 @@ def model_report(
                 f"Predicted share of class {row[1]} moved from {row.reference_share:.0%} "
                 f"to {row.current_share:.0%}."
             )
-    metadata = model_metadata or {}
-    metric = metadata.get("metric")
-    if metric:
-        reference_score = (metadata.get("test_metrics") or {}).get(metric)
-        report["performance"] = current_performance(
-            model,
-            X_current,
-            current[target] if target in current.columns else None,
-            problem_type=problem_type,
-            metric=metric,
-            reference=reference_score,
-            target=target,
-        )
+    test_metrics = (model_metadata or {}).get("test_metrics") or {}
+    report["performance"] = current_performance(
+        model,
+        X_current,
+        current[task.target] if task.target in current.columns else None,
+        task=task,
+        reference=test_metrics.get(task.metric.name),
+    )
     return report

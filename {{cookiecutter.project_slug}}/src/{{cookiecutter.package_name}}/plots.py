@@ -8,6 +8,7 @@ Outside notebooks, close figures with `plt.close(fig)` when done.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -292,22 +293,33 @@ def importance(table: pd.DataFrame, top: int = 15) -> Figure:
     return fig
 
 
+def _undefined_reason(note: Any, metric: str) -> str:
+    """Why `metric` is undefined, from a per-slice note ("<metric> undefined: <reason>; ...")."""
+    prefix = f"{metric} undefined: "
+    for part in re.split(r"; (?=\w+ undefined: )", str(note or "")):
+        if part.startswith(prefix):
+            return part[len(prefix) :]
+    return ""
+
+
 def slice_metrics(table: pd.DataFrame, metric: str) -> Figure:
-    """The metric per slice, annotated with the slice's rows; a slice where the metric is
-    undefined gets no bar but the word "undefined" (its reason is in the table's note)."""
+    """The metric per slice, a bar per slice where it is defined, annotated with the slice's rows;
+    a slice where it is undefined keeps its place on the axis without a bar, its label saying so
+    and why (from the table's `note`, see evaluation.per_slice_metrics)."""
     fig, (ax,) = _figure(1, panel_size=(7.0, max(2.5, 0.45 * len(table) + 1)))
-    shown = table.iloc[::-1]
+    shown = table.iloc[::-1].reset_index(drop=True)
     values = pd.to_numeric(shown[metric], errors="coerce")
-    bars = ax.barh(shown["slice"].astype(str), values.fillna(0.0))
-    ax.bar_label(
-        bars,
-        labels=[
-            f"n={n}" if pd.notna(v) else f"undefined, n={n}"
-            for n, v in zip(shown["n"], values, strict=True)
-        ],
-        padding=3,
-        fontsize="small",
-    )
+    defined = values.notna().to_numpy()
+    positions = np.arange(len(shown))
+    bars = ax.barh(positions[defined], values[defined])
+    ax.bar_label(bars, labels=[f"n={n}" for n in shown["n"][defined]], padding=3, fontsize="small")
+    notes = shown["note"] if "note" in shown.columns else pd.Series("", index=shown.index)
+    for position in positions[~defined]:
+        reason = _undefined_reason(notes[position], metric)
+        text = f"n={shown['n'][position]}, undefined" + (f": {reason}" if reason else "")
+        ax.text(0, position, f" {text}", va="center", fontsize="small", color="dimgray")
+    ax.set_yticks(positions, shown["slice"].astype(str))
+    ax.margins(x=0.15)  # room for the labels right of the longest bar
     ax.set_xlabel(metric)
     ax.set_title(f"{metric} per slice")
     return fig

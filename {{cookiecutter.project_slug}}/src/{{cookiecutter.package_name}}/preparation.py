@@ -248,33 +248,152 @@ def split_share_detail(sizes: Mapping[str, int], requested: float, name: str = "
     return f"{sizes[name]} of {total} rows; requested data_preparation.{name}_size={requested:g}"
 
 
-# ---------------------------------------------------------------- streaming
+# ---------------------------------------------------------------- how splits are stored
+
+# Storage type of a column in the split files, one for every path and batch: whole numbers without
+# gaps int64, other numbers float64, dates timestamp[ns], True/False bool, everything else text.
+STORAGE_TYPES = ("int64", "float64", "timestamp", "bool", "string")
+_WIDER = {frozenset({"int64", "float64"}): "float64", frozenset({"bool", "string"}): "string"}
 
 
-def _typed(frame: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
-    """`frame` with one dtype per column whatever batch it came from: numbers float64, dates
-    datetime64, categories text (as their keys: 1.0 -> "1"), class labels as written."""
-    columns = {}
+def _all_bool(series: pd.Series) -> bool | None:
+    """True when every present value is a boolean; None when no value is present."""
+    if pd.api.types.is_bool_dtype(series):
+        return True
+    present = series.dropna()
+    if present.empty:
+        return None
+    if series.dtype != object or not isinstance(present.iloc[0], bool | np.bool_):
+        return False
+    return bool(present.map(lambda v: isinstance(v, bool | np.bool_)).all())
+
+
+def _text_type(series: pd.Series) -> str | None:
+    flags = _all_bool(series)
+    return None if flags is None else "bool" if flags else "string"
+
+
+def _column_type(series: pd.Series, info: Mapping[str, Any] | None) -> str | None:
+    """Storage type of a feature (`info` from the schema) or other kept column; None: no value
+    tells (all missing)."""
+    whole = pd.api.types.is_integer_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    if info is None:  # a column the schema left out and keep_columns kept: by its values
+        if pd.api.types.is_datetime64_any_dtype(series):
+            return "timestamp"
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            return "int64" if whole else "float64"
+        return _text_type(series)
+    if feature_encoding(info) == "datetime":
+        return "timestamp"
+    if info["kind"] == "numeric":
+        return "int64" if whole else "float64"
+    return _text_type(series)
+
+
+def storage_types(
+    frame: pd.DataFrame,
+    schema: Mapping[str, Any],
+    earlier: Mapping[str, str | None] | None = None,
+) -> dict[str, str | None]:
+    """How the splits store each column of `frame` (see STORAGE_TYPES), from the values of all
+    rows: the whole cleaned frame, or batch after batch (`earlier`: the types of the batches
+    before; a column int64 in one batch and float64 in another is float64)."""
+    types: dict[str, str | None] = {}
     for column in frame.columns:
         series = frame[column]
-        info = schema["features"].get(column)
         if column == schema["target"]:
+            labels = series.dropna()
             if schema["problem_type"] == "regression":
-                columns[column] = pd.to_numeric(series).astype("float64")
+                kind: str | None = "float64"
+            elif labels.empty:
+                kind = None
+            elif pd.api.types.is_integer_dtype(class_labels(labels)):
+                kind = "int64"
             else:
-                labels = class_labels(series)
-                integral = pd.api.types.is_integer_dtype(labels)
-                columns[column] = labels.astype("int64" if integral else object)
-        elif feature_encoding(info) == "datetime":
-            columns[column] = pd.to_datetime(series, errors="coerce").astype("datetime64[ns]")
-        elif info["kind"] == "numeric":
-            numbers = pd.to_numeric(series, errors="coerce").astype("float64")
-            columns[column] = numbers.mask(np.isinf(numbers))
+                kind = _text_type(labels)
         else:
-            # Plain objects, missing as NaN: pandas' "string" dtype (missing as pd.NA) would come
-            # back from Parquet so, and scikit-learn's imputers cannot compare pd.NA.
-            columns[column] = series.map(_key, na_action="ignore").astype(object)
-    return pd.DataFrame(columns, index=frame.index)
+            kind = _column_type(series, schema["features"].get(column))
+        before = (earlier or {}).get(column)
+        if before is not None and kind is not None and before != kind:
+            kind = _WIDER.get(frozenset({before, kind}), "string")
+        types[str(column)] = kind if kind is not None else before
+    return types
+
+
+def _stored(series: pd.Series, kind: str | None) -> pd.Series:
+    """`series` in pandas values that pyarrow writes as storage type `kind`."""
+    if kind == "int64":
+        return pd.to_numeric(series).astype("int64")
+    if kind == "float64":
+        numbers = pd.to_numeric(series, errors="coerce").astype("float64")
+        return numbers.mask(np.isinf(numbers))
+    if kind == "timestamp":
+        return pd.to_datetime(series, errors="coerce").astype("datetime64[ns]")
+    if kind == "bool":
+        return series.astype(object).where(series.notna(), None)
+    # Category keys as text (1.0 -> "1"), missing as NaN.
+    return series.map(_key, na_action="ignore").astype(object)
+
+
+def storage_table(
+    frame: pd.DataFrame, schema: Mapping[str, Any], types: Mapping[str, str | None]
+) -> Any:
+    """`frame` as the pyarrow Table a split file holds: every column in its storage type (`types`
+    from `storage_types`), so in-memory and streamed splits have one Arrow schema."""
+    import pyarrow as pa
+
+    arrow = {
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "timestamp": pa.timestamp("ns"),
+        "bool": pa.bool_(),
+        "string": pa.string(),
+    }
+    columns = [str(c) for c in frame.columns]
+    fields = pa.schema([(c, arrow[types.get(c) or "string"]) for c in columns])
+    stored = pd.DataFrame({c: _stored(frame[c], types.get(c)) for c in columns})
+    return pa.Table.from_pandas(stored.reset_index(drop=True), schema=fields, preserve_index=False)
+
+
+def prepare_in_memory(
+    df: pd.DataFrame,
+    schema: Mapping[str, Any],
+    *,
+    target: str,
+    problem_type: str,
+    drop_columns: Sequence[str],
+    keep_columns: Sequence[str] = (),
+    test_size: float,
+    valid_size: float,
+    seed: int,
+    method: str = "random",
+    time_column: str = "",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Clean and split data read whole: ({split: pyarrow Table as the split file holds it},
+    cleaning summary). The same storage types as `prepare_streamed` writes."""
+    cleaned, removed = clean(
+        df,
+        target,
+        drop_columns,
+        schema=schema,
+        problem_type=problem_type,
+        keep_columns=keep_columns,
+    )
+    types = storage_types(cleaned, schema)
+    parts = split(
+        cleaned,
+        target,
+        problem_type,
+        test_size,
+        valid_size,
+        seed,
+        method=method,
+        time_column=time_column,
+    )
+    return {name: storage_table(part, schema, types) for name, part in parts.items()}, removed
+
+
+# ---------------------------------------------------------------- streaming
 
 
 def stream_splits(
@@ -285,15 +404,16 @@ def stream_splits(
     columns: Sequence[str],
     assignment: np.ndarray,
     keep: np.ndarray,
+    types: Mapping[str, str | None],
 ) -> dict[str, int]:
     """Write `columns` of the rows of `batches` to one Parquet file per split, batch by batch.
 
-    `schema` is phase 01's (its conversions are applied; its kinds fix each column's type),
+    `schema` is phase 01's (its conversions are applied), `types` each column's storage type
+    (`storage_types` over all batches),
     `assignment` holds each raw row's split (0 train, 1 valid, 2 test, -1 none: a duplicate or an
     unlabelled row), `keep` the rows to write (a bounded sample). Files are written beside their
     target and renamed into place once all are complete. Returns rows written per split.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     writers: dict[str, Any] = {}
@@ -310,11 +430,11 @@ def stream_splits(
                 mask = (codes == code) & wanted
                 if not mask.any():
                     continue
-                table = pa.Table.from_pandas(_typed(frame[mask], schema), preserve_index=False)
+                table = storage_table(frame[mask], schema, types)
                 if name not in writers:
                     temporary[name].parent.mkdir(parents=True, exist_ok=True)
                     writers[name] = pq.ParquetWriter(temporary[name], table.schema)
-                writers[name].write_table(table.cast(writers[name].schema))
+                writers[name].write_table(table)
                 counts[name] += int(mask.sum())
     finally:
         for writer in writers.values():
@@ -388,6 +508,7 @@ def prepare_streamed(
     *,
     targets: Mapping[str, Path],
     drop_columns: Sequence[str],
+    keep_columns: Sequence[str] = (),
     test_size: float,
     valid_size: float,
     seed: int,
@@ -398,12 +519,15 @@ def prepare_streamed(
     """Clean and split a file too large for memory in two streaming passes, writing the splits
     to `targets` (staging files: `commit` moves them into place once the QA checks pass).
 
-    Pass 1 hashes each row (duplicates) and keeps the labels (and times): the split is the one
-    `split` would make of the same rows. Pass 2 writes each split (at most `max_rows` random rows
+    Pass 1 hashes each row (duplicates), keeps the labels (and times) and finds each column's
+    storage type: the split is the one `split` would make of the same rows, the columns and their
+    types those of `prepare_in_memory`. Pass 2 writes each split (at most `max_rows` random rows
     each when > 0) with `stream_splits`. Returns the cleaning summary with rows per split.
     """
     target = schema["target"]
-    columns = [c for c in schema["features"] if c not in set(drop_columns)] + [target]
+    kept = [c for c in schema.get("excluded", {}) if c in keep_columns]
+    wanted = {*schema["features"], *kept, target} - set(drop_columns)
+    columns = [c for c in [*schema["features"], *kept, target] if c in wanted]
     if method not in SPLIT_METHODS:
         raise DataError(
             f"data_preparation.split={method!r} must be one of {', '.join(SPLIT_METHODS)}"
@@ -415,8 +539,11 @@ def prepare_streamed(
             "to random"
         )
     labels, times, hashes = [], [], []
+    types: dict[str, str | None] = {}
     for batch in batches():
+        columns = [c for c in batch.columns if c in wanted]  # in the file's order, as clean keeps
         frame = plain_dtypes(conform(batch[columns], schema))
+        types = storage_types(frame, schema, types)
         hashes.append(pd.util.hash_pandas_object(frame, index=False).to_numpy())
         labels.append(frame[target])
         if method == "time":
@@ -434,7 +561,13 @@ def prepare_streamed(
         max_rows=max_rows,
     )
     written = stream_splits(
-        batches(), schema, targets=targets, columns=columns, assignment=assignment, keep=keep
+        batches(),
+        schema,
+        targets=targets,
+        columns=columns,
+        assignment=assignment,
+        keep=keep,
+        types=types,
     )
     excluded = {c: r for c, r in schema.get("excluded", {}).items() if c not in drop_columns}
     return {

@@ -471,13 +471,17 @@ def prune(keep: int) -> list[str]:
 
 
 def write_model_card(
-    version: str, markdown: str, figures: dict[str, bytes] | None = None
+    version: str, card: model_card.Card | str, figures: dict[str, bytes] | None = None
 ) -> tuple[Path, Path]:
-    """Save the model card of `version` (model_card.md with its figures, model_card.html)."""
+    """Save the model card of `version` (model_card.md with its figures, model_card.html): a
+    rendered Card (its links made relative to the version's folder) or Markdown as it is."""
     folder = _version_dir(version)
     record = metadata(version)
     title = f"Model card: {record.get('model_name') or 'model'} {version}"
-    figures = figures or {}
+    if isinstance(card, model_card.Card):
+        markdown, figures = card.markdown(paths.relative(folder)), card.figures
+    else:
+        markdown, figures = card, figures or {}
     for name, png in figures.items():
         artifacts.save_bytes(folder / model_card.FIGURES_DIR / name, png)
     md = artifacts.save_text(folder / "model_card.md", markdown)

@@ -21,6 +21,8 @@ from pathlib import Path
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 SNIFF_BYTES = 64 * 1024
 SNIFF_LINES = 50
+FORMAT_BYTES = 512  # first bytes that tell Parquet from text
+PARQUET_MAGIC = b"PAR1"  # how every Parquet file begins (and ends)
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 MISSING_DATA_HINT = "put your file in data/raw/ and set shared.data_path in params.yaml"
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
@@ -90,7 +92,43 @@ def check_file(target: Path) -> str:
         raise DataError(f"data file {target} does not exist: {MISSING_DATA_HINT}")
     if target.stat().st_size == 0:
         raise DataError(f"data file {target} is empty: export the data again")
+    _check_format(target, suffix)
     return suffix
+
+
+def _check_format(target: Path, suffix: str) -> None:
+    """Refuse a file that cannot be opened, or whose first bytes contradict its suffix (a Parquet
+    file named .csv, text or another binary format named .parquet)."""
+    try:
+        with open(target, "rb") as handle:
+            head = handle.read(FORMAT_BYTES)
+    except OSError as error:
+        raise DataError(
+            f"data file {target} cannot be opened ({error.strerror or error}): check that it is "
+            "readable by you"
+        ) from None
+    parquet = head.startswith(PARQUET_MAGIC)
+    if suffix == ".csv" and parquet:
+        raise DataError(
+            f"data file {target} is a Parquet file, not CSV text: rename it to "
+            f"{target.stem}.parquet"
+        )
+    if suffix != ".csv" and not parquet:
+        text = b"\0" not in head and _is_text(head)
+        hint = "it looks like text: if it is CSV, rename it to .csv" if text else "export it again"
+        raise DataError(
+            f"data file {target} is not a Parquet file (it does not begin with Parquet's 'PAR1' "
+            f"marker): {hint}"
+        )
+
+
+def _is_text(raw: bytes) -> bool:
+    """Whether `raw` (the first bytes of a file) decodes as UTF-8, a cut last character allowed."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(raw) - 3 and len(raw) == FORMAT_BYTES
+    return True
 
 
 def _decode(raw: bytes, target: Path, truncated: bool) -> tuple[str, str, list[str]]:
@@ -179,11 +217,20 @@ def parquet_header(target: Path) -> list[str]:
     try:
         schema = pq.read_schema(target)
     except (OSError, ValueError) as error:
-        raise DataError(f"cannot read data file {target}: {error}") from error
+        raise parquet_error(target, error) from error
     # pandas' own index columns (to_parquet with an index) are not data columns.
     metadata = schema.pandas_metadata or {}
     index = {name for name in metadata.get("index_columns", []) if isinstance(name, str)}
     return [name for name in schema.names if name not in index]
+
+
+def parquet_error(target: Path, error: Exception) -> DataError:
+    """A DataError for a Parquet file pyarrow cannot read (cut short or damaged)."""
+    reason = str(error).split("\n")[0].rstrip(".")
+    return DataError(
+        f"data file {target} is not a readable Parquet file ({reason}): it may be cut short or "
+        "damaged; export it again"
+    )
 
 
 def header(target: Path) -> list[str]:

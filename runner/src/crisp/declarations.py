@@ -172,6 +172,27 @@ def unread_lines(source: str, declared: Mapping[str, Any]) -> list[tuple[int, st
     return missed
 
 
+def repeated_lines(source: str) -> list[tuple[int, str, int]]:
+    """`(line, name, first line)` of each assignment in a parameters cell to a name that an
+    earlier line of the cell assigned already (papermill keeps the last, silently)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    first: dict[str, int] = {}
+    repeated = []
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name):
+            if target.id in first:
+                repeated.append((node.lineno, target.id, first[target.id]))
+            else:
+                first[target.id] = node.lineno
+    return repeated
+
+
 def default_value(declaration: Declaration) -> Any:
     """The declared default as a Python value (None when it is not a literal)."""
     try:

@@ -21,6 +21,7 @@ from .declarations import (
     declared_parameters,
     default_value,
     parameters_cell,
+    repeated_lines,
     same_declaration,
     unread_lines,
 )
@@ -45,6 +46,7 @@ class Cells:
     phases: list[Phase]
     declared: dict[str, dict[str, dict[str, Any]]]  # section -> name -> declaration
     unread: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # phase -> lines
+    repeated: dict[str, list[tuple[int, str, int]]] = field(default_factory=dict)  # phase -> lines
 
     def shared(self, params: dict[str, dict[str, Any]] | None = None) -> list[str]:
         """The shared keys: declared by two or more notebooks, or kept in `shared` by the user,
@@ -67,12 +69,14 @@ def read_cells(project: Project) -> Cells:
     phases = discover(project.notebooks_dir) if project.notebooks_dir.is_dir() else []
     declared: dict[str, dict[str, dict[str, Any]]] = {}
     unread: dict[str, list[tuple[int, str]]] = {}
+    repeated: dict[str, list[tuple[int, str, int]]] = {}
     for phase in phases:
         declared[phase.section] = declared_parameters(phase.notebook)
         source = parameters_cell(phase.notebook)
         if source is not None:
             unread[phase.name] = unread_lines(source, declared[phase.section])
-    return Cells(phases=phases, declared=declared, unread=unread)
+            repeated[phase.name] = repeated_lines(source)
+    return Cells(phases=phases, declared=declared, unread=unread, repeated=repeated)
 
 
 def check(project: Project) -> list[str]:
@@ -84,6 +88,11 @@ def check(project: Project) -> list[str]:
             problems.append(
                 f"{cells.where(phase.section)}: line {line} of the parameters cell ({name}) is "
                 "not read by papermill: a second '=' on the line, in its help text perhaps"
+            )
+        for line, name, first in cells.repeated.get(phase.name, []):
+            problems.append(
+                f"{cells.where(phase.section)}: line {line} of the parameters cell declares "
+                f"{name} again (first on line {first}); keep one declaration"
             )
     params = load_params(project.params_file)  # a file that cannot be read: one ParamsError
     problems += _unknown(params, cells)

@@ -419,13 +419,16 @@ def test_params_lists_every_disagreement(project: Path, capsys: pytest.CaptureFi
         project,
         "01_middle",
         'seed: int = 7  # another default\ncount: int = 1  # repetitions\npayload: str = ""  # '
-        "any text\nlimit: int = 3  # a new parameter [1, inf)\nwidth: int = 2  # x = 2 breaks",
+        "any text\nlimit: int = 3  # a new parameter [1, inf)\nwidth: int = 2  # x = 2 breaks\n"
+        "count: int = 1  # repetitions",
     )
     code, lines = params_check(capsys)
     assert code == 1
     assert lines == [
         "notebooks/01_middle.ipynb: line 5 of the parameters cell (width) is not read by "
         "papermill: a second '=' on the line, in its help text perhaps",
+        "notebooks/01_middle.ipynb: line 6 of the parameters cell declares count again (first on "
+        "line 2); keep one declaration",
         "params.yaml line 7: parameter middle.extra is not declared in the notebook's parameters "
         "cell; valid: count, limit, payload, seed; add it to the parameters "
         "cell or remove it from params.yaml",

@@ -250,6 +250,8 @@ def hostile_name(column: str) -> str:
 
 
 REGRESSION_MEASURE = {"business_measure": "within_tolerance", "business_target": 0.5}
+# ... and its own candidate models (the classification ones are refused before any phase).
+REGRESSION_CANDIDATES = {"candidates": ["ridge", "random_forest", "hist_gradient_boosting"]}
 
 
 def params_for(variant: Variant, data_path: str) -> dict[str, dict[str, Any]]:
@@ -269,6 +271,7 @@ def params_for(variant: Variant, data_path: str) -> dict[str, dict[str, Any]]:
         },
         "data_preparation": {"drop_columns": list(table.drop_columns)},
         "evaluation": {"slice_column": variant.slice_column},
+        "modelling": {} if table.classification else dict(REGRESSION_CANDIDATES),
     }
     for section, extra in table.params.items():
         values.setdefault(section, {}).update(extra)

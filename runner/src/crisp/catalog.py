@@ -17,7 +17,9 @@ that runs will find its inputs (written earlier in the same run, or already ther
 
 A path ending in `/` is a folder the phase writes into (a model registry, say). What a phase
 writes becomes visible only when it succeeds (staging.py), except the entries it declares
-`kept_on_failure`: reports of its own checks (a drift report that raised an alert).
+`kept_on_failure`: reports of its own checks (a drift report that raised an alert). `unlogged`
+names what the phase writes without logging it as its output (a file commands outside the
+pipeline change too, such as the production pointer).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class PhaseFiles:
     reads: Sequence[str] = ()
     may_read: Sequence[str] = ()
     kept_on_failure: Sequence[str] = ()  # written even when the phase fails (its checks' report)
+    # Written but not logged as the phase's output: a file that commands outside the pipeline
+    # also change (the production pointer: crisp promote, rollback), which must not make the
+    # phase outdated.
+    unlogged: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,11 @@ class Catalog(Mapping[str, str]):
                 if name not in files.writes:
                     raise CatalogError(
                         f"phase {phase} keeps {name!r} when it fails, but does not write it"
+                    )
+            for name in files.unlogged:
+                if name not in files.writes:
+                    raise CatalogError(
+                        f"phase {phase} lists {name!r} as unlogged, but does not write it"
                     )
             for name in [*files.reads, *files.may_read]:
                 if name not in self.entries:

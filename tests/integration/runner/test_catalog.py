@@ -75,6 +75,10 @@ def test_catalog_maps_names_to_paths_and_paths_to_phases() -> None:
             "phase 01_a keeps 'y' when it fails, but does not write it",
         ),
         (
+            {"01_a": PhaseFiles(writes={"x": "x.csv"}, unlogged=("y",))},
+            "phase 01_a lists 'y' as unlogged, but does not write it",
+        ),
+        (
             {
                 "01_a": PhaseFiles(writes={"x": "x.csv"}, reads=("y",)),
                 "02_b": PhaseFiles(writes={"y": "y.csv"}),
@@ -82,7 +86,7 @@ def test_catalog_maps_names_to_paths_and_paths_to_phases() -> None:
             "phase 01_a reads 'y', written by 02_b, which does not run before it",
         ),
     ],
-    ids=["name-twice", "read-unknown", "kept-not-written", "read-later"],
+    ids=["name-twice", "read-unknown", "kept-not-written", "unlogged-not-written", "read-later"],
 )
 def test_a_catalog_that_contradicts_itself_is_refused(
     phases: dict[str, PhaseFiles], message: str

@@ -82,9 +82,11 @@ CATALOG = Catalog(
             writes={
                 "model_card": "artifacts/deployment/model_card.md",
                 "model_card_html": "artifacts/deployment/model_card.html",
+                "model_card_figures": "artifacts/deployment/model_card_figures/",
                 "registry": "models/registry/",
                 "production": "models/production.json",
             },
+            unlogged=("production",),  # crisp promote and rollback move it too
             reads=(
                 "evaluation",
                 "feature_schema",
@@ -98,7 +100,7 @@ CATALOG = Catalog(
         "06_monitoring": PhaseFiles(
             writes={"drift_report": "artifacts/monitoring/drift_report.json"},
             kept_on_failure=("drift_report",),  # the report of a drift alert (crisp monitor)
-            reads=("feature_schema", "train"),
+            reads=("feature_schema", "train", "success_criteria"),
             may_read=("registry", "production"),
         ),
     }

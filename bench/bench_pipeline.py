@@ -47,6 +47,8 @@ PLAIN = r"""
 import json, os, sys
 from pathlib import Path
 
+from crisp import staging
+
 os.environ["MPLBACKEND"] = "Agg"
 root = Path(sys.argv[1])
 phases = json.loads(Path(sys.argv[2]).read_text())
@@ -56,6 +58,7 @@ for name, code in phases:
     os.environ["CRISP_PHASE"] = name
     os.chdir(root / "notebooks")
     exec(compile(code, f"{name}.py", "exec"), {"__name__": "__main__"})
+    staging.commit(run_dir / name, root)  # the phase's staged writes, as the runner commits them
     import matplotlib.pyplot as plt
     if len(sys.argv) > 3:  # render the figures as a report would (the inline backend's way)
         import io
@@ -68,6 +71,7 @@ PAPERMILL = r"""
 import json, os, sys
 from pathlib import Path
 import papermill
+from crisp import staging
 
 root = Path(sys.argv[1])
 phases = json.loads(Path(sys.argv[2]).read_text())
@@ -84,6 +88,7 @@ for name, parameters in phases:
         cwd=str(root / "notebooks"),
         progress_bar=False,
     )
+    staging.commit(run_dir / name, root)  # the phase's staged writes, as the runner commits them
 """
 
 

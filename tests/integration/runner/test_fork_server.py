@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from crisp.kernels import priority
 from crisp.kernels.forkserver import ForkServer
-from crisp.kernels.pool import CLIENT_CLASS
+from crisp.kernels.pool import CLIENT_CLASS, KernelPool
 from test_runner import PACKAGE_SRC, build_project, crisp, use_project, write_notebook
 
 LINUX = sys.platform.startswith("linux")
@@ -105,3 +105,22 @@ def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
     assert "ipykernel.kernelapp" not in recorded, "what the server imported is not recorded"
     assert crisp("run", "--only", "lazy", "--force", "--kernel-start", "fork") == 0
     assert ready.read_text() == "True"
+
+
+def test_the_runners_kernel_clients_start_no_heartbeat_thread(tmp_path: Path) -> None:
+    """Liveness comes from the kernel's process (its manager); a heartbeat thread on a busy
+    machine re-created its socket on every missed beat until zmq ran out of sockets."""
+    from crisp.kernels.ready import ready_blocking_client
+
+    with KernelPool(cwd=tmp_path, mode="fork") as pool:
+        pool.prepare("00_a", {})
+        km = pool.take("00_a", {})
+        client = ready_blocking_client(km)
+        client.start_channels()
+        try:
+            assert client.shell_channel.is_alive()
+            assert not client.hb_channel.is_alive()
+            assert client.is_alive()
+        finally:
+            client.stop_channels()
+            pool.release(km)

@@ -89,6 +89,22 @@ IOPUB_GRACE_S = 0.02
 class _ReadyWait:
     """The readiness wait, for the asynchronous client and the blocking one alike."""
 
+    def start_channels(
+        self: Any,
+        shell: bool = True,
+        iopub: bool = True,
+        stdin: bool = True,
+        hb: bool = True,
+        control: bool = True,
+    ) -> None:
+        """The channels without the heartbeat: the runner's clients belong to a KernelManager,
+        which tells whether the kernel lives from its process. On a busy machine the heartbeat
+        thread misses beats and re-creates its socket each time, and a run ended with
+        `ZMQError: Too many open files` printed from that thread."""
+        super().start_channels(  # type: ignore[misc]
+            shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control
+        )
+
     async def _wait_until_ready(self: Any, timeout: float | None = None) -> None:
         """Return once the kernel answered kernel_info on the shell channel and on IOPub."""
         deadline = time.monotonic() + (math.inf if timeout is None else timeout)

@@ -333,6 +333,14 @@ def _read_error(target: Path, error: Exception) -> DataError:
     return DataError(f"cannot read data file {target} ({reason}): check it, or export it again")
 
 
+def _check_frame(target: Path, df: pd.DataFrame, header: list[str]) -> None:
+    """Name `df`'s columns as text, check them (_check_columns) and refuse a file without rows."""
+    df.columns = [str(c) for c in df.columns]
+    _check_columns(target, df, header)
+    if df.empty:
+        raise DataError(f"data file {target} has no data rows: export the data again")
+
+
 def _check_columns(target: Path, df: pd.DataFrame, header: list[str]) -> None:
     """Refuse duplicated names in the file's `header` and a CSV that did not split."""
     duplicated = _duplicated([str(name) for name in header])
@@ -382,10 +390,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
         raise _read_error(target, error) from error
-    df.columns = [str(c) for c in df.columns]
-    _check_columns(target, df, header)
-    if df.empty:
-        raise DataError(f"data file {target} has no data rows: export the data again")
+    _check_frame(target, df, header)
     df.attrs["notes"] = notes
     context.log_io("read", paths.resolve(path))
     return df
@@ -416,10 +421,7 @@ def check_table(path: str | Path) -> list[str]:
         raise
     except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
         raise _read_error(source, error) from error
-    head.columns = [str(c) for c in head.columns]
-    _check_columns(target, head, header)
-    if head.empty:
-        raise DataError(f"data file {target} has no data rows: export the data again")
+    _check_frame(target, head, header)
     return [str(c) for c in header]
 
 

@@ -65,6 +65,45 @@ def test_predict_scores_gives_positive_class_probability(classifier, regressor, 
     assert np.array_equal(evaluation.model_output(model, X, "regression"), y_pred)
 
 
+def test_a_pipeline_is_preprocessed_once_and_predicts_exactly_as_itself(
+    classifier, iris, monkeypatch
+) -> None:
+    """predict_scores runs the preprocessing once for labels and probabilities; they equal the
+    pipeline's own predict and predict_proba, binary and multiclass."""
+    for model, X, _, task in (classifier, iris):
+        preprocess = model.steps[0][1]  # a ColumnTransformer
+        calls: list[int] = []
+        transform = type(preprocess).transform
+
+        def counted(self, X, calls=calls, original=transform):
+            calls.append(1)
+            return original(self, X)
+
+        monkeypatch.setattr(type(preprocess), "transform", counted)
+        y_pred, y_score = evaluation.predict_scores(model, X, task)
+        assert len(calls) == 1
+        monkeypatch.undo()
+        assert np.array_equal(y_pred, model.predict(X))
+        assert np.array_equal(y_score, metrics.positive_scores(model.predict_proba(X)))
+
+
+def test_the_baseline_needs_no_preprocessing_and_predicts_the_class_priors() -> None:
+    """A table the preprocessing has not seen (text, missing values, dates) is fine: the
+    baseline predicts from the target alone."""
+    frame = datasets.load_wine(as_frame=True).frame
+    X, y = preparation.xy(frame, "target")
+    X = X.assign(note="free text", when=pd.Timestamp("2024-01-01"))
+    X.iloc[::7, 0] = np.nan
+    task = Task.create(problem_type="classification", metric="roc_auc", target="target", y=y)
+    baseline = modelling.fit_baseline(X, y, task=task)
+    priors = y.value_counts(normalize=True).sort_index().to_numpy()
+    assert np.allclose(baseline.predict_proba(X.head(3)), np.tile(priors, (3, 1)))
+    regression = Task.create(problem_type="regression", metric="rmse", target="target", y=y)
+    assert modelling.fit_baseline(X, y, task=regression).predict(X.head(2)) == pytest.approx(
+        [y.mean()] * 2
+    )
+
+
 def test_compute_metrics_returns_what_can_be_computed(classifier) -> None:
     model, X, y, task = classifier
     y_pred, y_score = evaluation.predict_scores(model, X, task)
@@ -110,6 +149,17 @@ def test_per_slice_metrics(classifier) -> None:
     assert table["n"].is_monotonic_decreasing
     assert table["roc_auc"].between(0.5, 1.0).all()
     assert (table["note"] == "").all()
+
+
+def test_per_slice_metrics_from_the_callers_predictions_are_the_same(classifier, iris) -> None:
+    for (model, X, y, task), column in ((classifier, "contract"), (iris, "petal width (cm)")):
+        predictions = evaluation.predict_scores(model, X, task)
+        given = evaluation.per_slice_metrics(
+            model, X, y, slice_column=column, task=task, predictions=predictions
+        )
+        pd.testing.assert_frame_equal(
+            given, evaluation.per_slice_metrics(model, X, y, slice_column=column, task=task)
+        )
 
 
 def test_a_slice_with_one_class_says_why_its_metric_is_undefined(classifier) -> None:

@@ -361,6 +361,40 @@ def test_performance_is_skipped_with_a_reason(change, reason: str) -> None:
     assert f"Performance not computed: {performance['reason']}." in advice["reasons"]
 
 
+def test_many_reference_rows_are_sampled_for_prediction_drift_and_the_report_says_so(
+    monkeypatch,
+) -> None:
+    model, train = _classifier()
+    current = _labelled(200, 1)
+    whole = _report(model, train, current)
+    monkeypatch.setattr(monitoring, "REFERENCE_PREDICTION_ROWS", 100)
+    sampled = _report(model, train, current)
+    assert (
+        f"Prediction drift: the reference is the model's output on a sample of 100 of the "
+        f"{len(train):,} training rows." in sampled["notes"]
+    )
+    assert not any("sample" in note for note in whole["notes"])
+    # Current rows are all scored either way: the same performance and class shares now.
+    assert sampled["performance"] == whole["performance"]
+    assert [row["current_share"] for row in sampled["class_mix"]] == [
+        row["current_share"] for row in whole["class_mix"]
+    ]
+
+
+def test_performance_from_the_callers_predictions_is_the_same() -> None:
+    model, _ = _classifier()
+    current = _labelled(150, 3)
+    current.loc[::5, "species"] = None
+    current.loc[3, "species"] = "daisy"
+    X, y = current[["width", "colour"]], current["species"]
+    task = _task("balanced_accuracy")
+    given = monitoring.current_performance(
+        model, X, y, task=task, reference=0.9, predictions=evaluation.predict_scores(model, X, task)
+    )
+    assert given == monitoring.current_performance(model, X, y, task=task, reference=0.9)
+    assert given["status"] == "computed" and "daisy" in given["reason"]
+
+
 def test_regression_performance_skips_missing_and_text_targets() -> None:
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"area": rng.uniform(50, 150, 100)})

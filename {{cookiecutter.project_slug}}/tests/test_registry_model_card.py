@@ -643,3 +643,19 @@ def test_only_a_run_promotes_and_an_identical_model_stays() -> None:
     none = deployment.Registration(version=None, new=False, production=None)
     promote, message = deployment.promotion("reject", none, outside_runner=False, allowed=False)
     assert not promote and message == "not promoted: the decision of phase 04 is 'reject'"
+
+
+def test_smoke_test_compares_a_bounded_sample_and_catches_a_different_model_file(
+    tmp_project: Path,
+) -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] + X["b"] > 0).astype(int)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    result = deployment.smoke_test(model, X, max_rows=50)
+    assert result == {"identical": True, "max_abs_diff": 0.0, "rows": 50}
+    assert deployment.smoke_test(model, X.head(20), max_rows=50)["rows"] == 20
+    other = make_pipeline(StandardScaler(), LogisticRegression(C=0.01)).fit(X, y)
+    saved = artifacts.save_model(tmp_project / "other.skops", other, {"purpose": "test"})
+    different = deployment.smoke_test(model, X, saved, max_rows=50)
+    assert different["identical"] is False and different["max_abs_diff"] > 0

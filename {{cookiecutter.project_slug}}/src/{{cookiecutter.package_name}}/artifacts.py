@@ -70,7 +70,6 @@ CATALOG = Catalog(
             writes={"evaluation": "artifacts/evaluation/evaluation.json"},
             reads=(
                 "success_criteria",
-                "feature_schema",
                 "train",
                 "test",
                 "challenger",

@@ -13,6 +13,8 @@ import pandas as pd
 
 from . import artifacts, model_card, paths, registry
 
+SMOKE_ROWS = 5000  # most rows the smoke test predicts with each copy of the model
+
 
 def _outputs(model: Any, X: pd.DataFrame) -> list[np.ndarray]:
     outputs = [np.asarray(model.predict(X))]
@@ -21,12 +23,18 @@ def _outputs(model: Any, X: pd.DataFrame) -> list[np.ndarray]:
     return outputs
 
 
-def smoke_test(model: Any, X: pd.DataFrame, model_file: Path | None = None) -> dict[str, Any]:
-    """Load the model file (or a fresh temporary save of `model`) and compare its predictions.
+def smoke_test(
+    model: Any, X: pd.DataFrame, model_file: Path | None = None, *, max_rows: int = SMOKE_ROWS
+) -> dict[str, Any]:
+    """Load the model file (or a fresh temporary save of `model`) and compare its predictions
+    on `X`, or on a seeded sample of `max_rows` of its rows (a file that loads wrong differs on
+    any rows; predicting every test row twice costs minutes on millions).
 
     Returns whether predictions (and probabilities) are identical, the largest absolute
     difference of numeric outputs and the number of rows compared.
     """
+    if len(X) > max_rows:
+        X = X.sample(n=max_rows, random_state=0)
     if model_file is None:
         with tempfile.TemporaryDirectory() as tmp:
             saved = artifacts.save_model(Path(tmp) / "smoke.skops", model, {"purpose": "smoke"})

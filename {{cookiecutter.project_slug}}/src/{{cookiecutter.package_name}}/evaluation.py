@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
 
 from . import metrics as metrics_
 from .metrics import Task
@@ -50,12 +51,19 @@ def _labels(model: Any, task: Task) -> Any:
 
 def predict_scores(model: Any, X: pd.DataFrame, task: Task | str) -> tuple[np.ndarray, Any]:
     """Predictions and scores: positive-class probability (binary), probability matrix
-    (multiclass) or None (regression, or a classifier without `predict_proba`)."""
+    (multiclass) or None (regression, or a classifier without `predict_proba`).
+
+    A pipeline's preprocessing runs once for both (it is most of the cost on many rows)."""
     task = _task(task)
     with single_threaded():
-        y_pred = np.asarray(model.predict(X))
-        if task.classification and hasattr(model, "predict_proba"):
-            return y_pred, metrics_.positive_scores(model.predict_proba(X))
+        scored = task.classification and hasattr(model, "predict_proba")
+        if scored and isinstance(model, Pipeline) and len(model.steps) > 1:
+            features, model = model[:-1].transform(X), model.steps[-1][1]
+        else:
+            features = X
+        y_pred = np.asarray(model.predict(features))
+        if scored:
+            return y_pred, metrics_.positive_scores(model.predict_proba(features))
     return y_pred, None
 
 
@@ -134,11 +142,18 @@ def companion_metric(task: Task) -> str:
 
 
 def per_slice_metrics(
-    model: Any, X: pd.DataFrame, y: Any, *, slice_column: str, task: Task
+    model: Any,
+    X: pd.DataFrame,
+    y: Any,
+    *,
+    slice_column: str,
+    task: Task,
+    predictions: tuple[np.ndarray, Any] | None = None,
 ) -> pd.DataFrame:
     """One row per value of `slice_column`: slice, n, share, the primary and a companion metric,
     note. A metric undefined on a slice is NaN there and the note says why. No rows when
-    `slice_column` is empty (no slices asked for)."""
+    `slice_column` is empty (no slices asked for). `predictions`: the model's
+    `predict_scores` on `X` when the caller has them already."""
     names = [task.metric.name, companion_metric(task)]
     if not slice_column:
         return pd.DataFrame(columns=["slice", "n", "share", *names, "note"])
@@ -148,7 +163,7 @@ def per_slice_metrics(
             f"Set evaluation.slice_column to one of: {', '.join(map(str, X.columns))}."
         )
     y_true = np.asarray(y)
-    y_pred, y_score = predict_scores(model, X, task)
+    y_pred, y_score = predictions if predictions is not None else predict_scores(model, X, task)
     labels = _labels(model, task)
     slices = _slice_values(X[slice_column]).to_numpy()
 

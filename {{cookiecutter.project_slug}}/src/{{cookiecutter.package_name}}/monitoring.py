@@ -19,6 +19,9 @@ MISSING = "(missing)"
 CLASS_MIX_NOTE = 0.10  # a predicted class share changing by this much is mentioned
 MAX_DRIFT_CATEGORIES = 20  # categories with a bin of their own in drift of many-valued text
 OTHER = "(other)"
+# Most training rows the production model scores as the reference of prediction drift (a seeded
+# sample beyond: the distribution of its outputs needs no more, scoring millions takes minutes).
+REFERENCE_PREDICTION_ROWS = 50_000
 
 
 class MonitoringError(ValueError):
@@ -431,9 +434,11 @@ def current_performance(
     *,
     task: metrics_.Task,
     reference: float | None,
+    predictions: tuple[np.ndarray, Any] | None = None,
 ) -> dict[str, Any]:
     """The model's score in the task's primary metric on the labelled rows of current data (`X`
-    in training types), measured as phases 03-04 measure it (`metrics.measure`).
+    in training types), measured as phases 03-04 measure it (`metrics.measure`). `predictions`:
+    the model's `evaluation.predict_scores` on all of `X` when the caller has them already.
 
     Returns metric, status ("computed" or "skipped"), reason (why skipped, or rows left out),
     current, reference, labelled_rows, unlabelled_rows. Skipped when the target column is
@@ -462,7 +467,7 @@ def current_performance(
         result["reason"] = f"none of the {len(y)} rows has a value in '{target}'"
         return result
     y_l = y.reset_index(drop=True)[labelled]
-    X_l = X.reset_index(drop=True)[labelled.to_numpy()]
+    rows = np.flatnonzero(labelled.to_numpy())  # positions in X of the rows scored
     left_out = ""
     classes = getattr(model, "classes_", None)
     if task.classification:
@@ -476,17 +481,20 @@ def current_performance(
                 f"({', '.join(unknown)}) left out"
             )
         y_true = np.asarray(keys[known].map(lookup).tolist())
-        X_l = X_l[known.to_numpy()]
+        rows = rows[known.to_numpy()]
     else:
         values = pd.to_numeric(y_l, errors="coerce")
         if values.isna().any():
             left_out = f"{int(values.isna().sum())} labelled rows with non-numeric targets left out"
         y_true = values.dropna().to_numpy(dtype=float)
-        X_l = X_l[values.notna().to_numpy()]
+        rows = rows[values.notna().to_numpy()]
     if len(y_true) == 0:
         result["reason"] = left_out or "no usable labels"
         return result
-    y_pred, y_score = evaluation.predict_scores(model, X_l, task)
+    if predictions is None:
+        y_pred, y_score = evaluation.predict_scores(model, X.iloc[rows], task)
+    else:
+        y_pred, y_score = (None if part is None else part[rows] for part in predictions)
     # The production model's classes order its probabilities (it may predate the training split).
     value, undefined = metrics_.measure(task.metric, y_true, y_pred, y_score, labels=classes)
     if value is None:
@@ -539,6 +547,12 @@ def model_report(
             f"current data ({exc})."
         )
         return report
+    if len(X_reference) > REFERENCE_PREDICTION_ROWS:
+        report["notes"].append(
+            f"Prediction drift: the reference is the model's output on a sample of "
+            f"{REFERENCE_PREDICTION_ROWS:,} of the {len(X_reference):,} training rows."
+        )
+        X_reference = X_reference.sample(n=REFERENCE_PREDICTION_ROWS, random_state=0)
     ref_pred, ref_score = evaluation.predict_scores(model, X_reference, task)
     cur_pred, cur_score = evaluation.predict_scores(model, X_current, task)
     report["prediction_drift"] = prediction_drift(
@@ -564,5 +578,6 @@ def model_report(
         current[task.target] if task.target in current.columns else None,
         task=task,
         reference=test_metrics.get(task.metric.name),
+        predictions=(cur_pred, cur_score),
     )
     return report

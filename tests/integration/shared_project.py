@@ -28,8 +28,11 @@ PARAMS = yaml.safe_load((PROJECT / "params.yaml").read_text(encoding="utf-8"))
 PROBLEM_TYPE: str = PARAMS["shared"]["problem_type"]
 TARGET: str = PARAMS["shared"]["target"]
 KEY_COLUMNS: list[str] = list(PARAMS["data_preparation"]["drop_columns"])
-# Small and quick, but the real notebooks: one candidate model, few folds and search steps.
+# Small and quick, but the real notebooks: one candidate model, few folds and search steps, in
+# one process (the suite runs two pipelines at a time on two cores; parallel fits are tested in
+# the project's test_parallel.py).
 SMALL_RUN = [
+    "--set=shared.n_jobs=1",
     "--set=data_understanding.demo_rows=800",
     "--set=modelling.cv_folds=3",
     "--set=modelling.cv_repeats=1",

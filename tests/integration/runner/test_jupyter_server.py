@@ -36,6 +36,8 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 START_TIMEOUT = 90.0  # seconds for the server to answer /api/status
 CELL_TIMEOUT = 900.0  # seconds per cell (modelling with default parameters is the slowest)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Set under each parameters cell: the notebooks as a user tries them, in a fraction of the time.
+QUICK = {"demo_rows": 800, "cv_folds": 3, "cv_repeats": 1, "search_iterations": 2, "n_jobs": 1}
 
 
 def free_port() -> int:
@@ -231,12 +233,28 @@ def code_cells(notebook: Path) -> list[str]:
     return [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
 
 
+def quick_settings(notebook: Path) -> str:
+    """What a user types under a notebook's parameters cell to try it quickly (fewer rows, folds
+    and search steps, one process): assignments of those of QUICK the cell declares."""
+    cell = next(
+        c
+        for c in nbformat.read(notebook, as_version=4).cells
+        if "parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    declared = set(re.findall(r"^(\w+)\s*(?::[^=\n]*)?=", cell.source, flags=re.MULTILINE))
+    return "\n".join(f"{name} = {value!r}" for name, value in QUICK.items() if name in declared)
+
+
 def test_every_notebook_runs_top_to_bottom_through_the_server(server: JupyterServer) -> None:
     assert [n.name[:2] for n in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06"]
+    assert "cv_folds = 3" in quick_settings(PROJECT / "notebooks" / "03_modelling.ipynb")
     for notebook in NOTEBOOKS:
         kernel = Kernel(server)
+        cells = code_cells(notebook)
+        parameters = next(i for i, c in enumerate(cells) if c.startswith("# Parameters"))
+        cells.insert(parameters + 1, quick_settings(notebook))
         try:
-            for number, source in enumerate(code_cells(notebook), start=1):
+            for number, source in enumerate(cells, start=1):
                 reply, _ = kernel.execute(source)
                 where = f"{notebook.name}, code cell {number}: "
                 assert reply["status"] == "ok", failure(source, reply, where)

@@ -38,6 +38,7 @@ PHASES = (
     "06_monitoring",
 )
 RUN_TIMEOUT = 900
+SERIAL = "--set=shared.n_jobs=1"
 
 
 def new_project(factory: pytest.TempPathFactory, name: str) -> Path:
@@ -120,9 +121,10 @@ class Run:
 
 
 def run_pipeline(root: Path, *args: str) -> Run:
-    """`crisp run ARGS` on the project at `root`."""
+    """`crisp run ARGS` on the project at `root`, in one process (the suite runs two pipelines at
+    a time on two cores; parallel fits are tested in the project's test_parallel.py)."""
     extra = os.environ.get("CRISP_TABLES_DEV_ARGS", "").split()
-    return Run(root, crisp(root, "run", *args, *extra, timeout=RUN_TIMEOUT))
+    return Run(root, crisp(root, "run", SERIAL, *args, *extra, timeout=RUN_TIMEOUT))
 
 
 def load_json(root: Path, relative: str) -> dict[str, Any]:

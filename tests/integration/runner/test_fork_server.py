@@ -107,6 +107,22 @@ def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
     assert ready.read_text() == "True"
 
 
+def test_a_whole_run_starts_no_heartbeat_channel(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every client the runner makes (nbclient's, the readiness wait's, the one asking a finished
+    phase what it imported) goes without the heartbeat: a run on a busy machine printed
+    `ZMQError: Too many open files` from a heartbeat thread after 'run succeeded'."""
+    from jupyter_client.channels import HBChannel
+
+    started = []
+    original = HBChannel.start
+    monkeypatch.setattr(HBChannel, "start", lambda self: started.append(self) or original(self))
+    assert crisp("run", "--kernel-start", "fork") == 0
+    assert crisp("run", "--force", "--kernel-start", "spawn") == 0
+    assert started == []
+
+
 def test_the_runners_kernel_clients_start_no_heartbeat_thread(tmp_path: Path) -> None:
     """Liveness comes from the kernel's process (its manager); a heartbeat thread on a busy
     machine re-created its socket on every missed beat until zmq ran out of sockets."""

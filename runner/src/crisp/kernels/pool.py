@@ -381,7 +381,9 @@ def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
     what libraries import lazily (pyarrow when pandas reads Parquet, ...): the fork server
     imports these before it forks the phase's kernel in the next run. [] on failure.
     """
-    client = km.blocking_client()
+    from .ready import ready_blocking_client  # without a heartbeat, as every runner client
+
+    client = ready_blocking_client(km)
     client.start_channels()
     try:
         msg_id = client.execute(

@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.preparation import (
     prepare_streamed,
     single_feature_scores,
     split,
+    split_sizes,
     xy,
 )
 from {{ cookiecutter.package_name }}.schema import infer_schema, schema_columns
@@ -454,3 +455,50 @@ def test_streamed_splits_are_bounded_by_max_rows(tmp_project):
     assert summary["splits"]["train"] == {"rows": 341, "written": 100}
     train = pd.read_parquet(staged["train"])
     assert "mean area" not in train.columns and set(train["target"]) == {0, 1}
+
+
+def test_splits_read_whole_are_bounded_like_streamed_ones(tmp_project):
+    frame = public_tables.table("breast_cancer")
+    source = tmp_project / "bc.parquet"
+    frame.to_parquet(source, index=False, row_group_size=64)
+    raw = infer_schema(frame, "target", "classification")
+    options = dict(drop_columns=[], test_size=0.2, valid_size=0.2, seed=5, max_rows=100)
+    tables, summary = prepare_in_memory(
+        data.read_table(source), raw, target="target", problem_type="classification", **options
+    )
+    staged = {n: tmp_project / f"{n}.parquet" for n in SPLITS}
+    streamed = prepare_streamed(
+        lambda: data.iter_batches(source, batch_rows=64), raw, targets=staged, **options
+    )
+    assert summary["splits"] == streamed["splits"]
+    assert summary["splits"]["train"] == {"rows": 341, "written": 100}
+    assert summary["splits"]["test"] == {"rows": 114, "written": 100}
+    for name in SPLITS:
+        key = list(frame.columns)
+        pd.testing.assert_frame_equal(
+            tables[name].to_pandas().sort_values(key, ignore_index=True),
+            pd.read_parquet(staged[name]).sort_values(key, ignore_index=True),
+        )
+    sizes = split_sizes(summary)
+    assert sizes["written"].tolist() == [100, 100, 100]
+    assert sizes["share"].round(2).tolist() == [0.6, 0.2, 0.2]  # of the rows assigned
+
+
+def test_splits_under_the_bound_are_whole(tmp_project):
+    frame = public_tables.table("wine")
+    raw = infer_schema(frame, "target", "classification")
+    tables, summary = prepare_in_memory(
+        frame,
+        raw,
+        target="target",
+        problem_type="classification",
+        drop_columns=[],
+        test_size=0.2,
+        valid_size=0.2,
+        seed=0,
+        max_rows=len(frame),
+    )
+    expected = split(frame, "target", "classification", 0.2, 0.2, 0)
+    for name in SPLITS:
+        assert tables[name].num_rows == len(expected[name]) == summary["splits"][name]["written"]
+    assert sum(part["rows"] for part in summary["splits"].values()) == len(frame)

@@ -194,6 +194,42 @@ def assign_splits(
     return [train, valid, test]
 
 
+def bounded(parts: Sequence[np.ndarray], max_rows: int, seed: int) -> list[np.ndarray]:
+    """Each split's row positions, or a seeded random `max_rows` of them (in the split's order)
+    when it holds more and `max_rows` > 0. One generator across the splits in order, so the
+    in-memory and streamed paths keep the same rows."""
+    rng = np.random.default_rng(seed)
+    kept = []
+    for part in parts:
+        if max_rows and len(part) > max_rows:
+            part = part[np.sort(rng.choice(len(part), max_rows, replace=False))]
+        kept.append(part)
+    return kept
+
+
+def split_positions(
+    df: pd.DataFrame,
+    target: str,
+    problem_type: str,
+    test_size: float,
+    valid_size: float,
+    seed: int,
+    *,
+    method: str = "random",
+    time_column: str = "",
+) -> list[np.ndarray]:
+    """Row positions of train, valid and test in `df` (see `split`)."""
+    return assign_splits(
+        df[target],
+        problem_type,
+        test_size,
+        valid_size,
+        seed,
+        time=_time_values(df, method, time_column),
+        time_column=time_column,
+    )
+
+
 def split(
     df: pd.DataFrame,
     target: str,
@@ -207,14 +243,14 @@ def split(
 ) -> dict[str, pd.DataFrame]:
     """Split into train/valid/test (shares of all rows): `method` random (stratified by class for
     classification) or time (by `time_column`: oldest rows train, newest test)."""
-    time = _time_values(df, method, time_column)
-    parts = assign_splits(
-        df[target],
+    parts = split_positions(
+        df,
+        target,
         problem_type,
         test_size,
         valid_size,
         seed,
-        time=time,
+        method=method,
         time_column=time_column,
     )
     return {
@@ -368,9 +404,11 @@ def prepare_in_memory(
     seed: int,
     method: str = "random",
     time_column: str = "",
+    max_rows: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Clean and split data read whole: ({split: pyarrow Table as the split file holds it},
-    cleaning summary). The same storage types as `prepare_streamed` writes."""
+    cleaning summary with rows per split). Each split keeps at most `max_rows` random rows when
+    > 0 (the rows `prepare_streamed` keeps); the same storage types as it writes."""
     cleaned, removed = clean(
         df,
         target,
@@ -380,7 +418,7 @@ def prepare_in_memory(
         keep_columns=keep_columns,
     )
     types = storage_types(cleaned, schema)
-    parts = split(
+    parts = split_positions(
         cleaned,
         target,
         problem_type,
@@ -390,7 +428,24 @@ def prepare_in_memory(
         method=method,
         time_column=time_column,
     )
-    return {name: storage_table(part, schema, types) for name, part in parts.items()}, removed
+    kept = bounded(parts, max_rows, seed)
+    tables = {
+        name: storage_table(cleaned.iloc[rows], schema, types)
+        for name, rows in zip(SPLITS, kept, strict=True)
+    }
+    removed["splits"] = {
+        name: {"rows": int(len(part)), "written": int(len(rows))}
+        for name, part, rows in zip(SPLITS, parts, kept, strict=True)
+    }
+    removed["max_rows"] = max_rows
+    return tables, removed
+
+
+def split_sizes(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """Per split: rows assigned to it, their share of all, and rows written (fewer when the split
+    was bounded by max_split_rows), from a `prepare_in_memory` or `prepare_streamed` summary."""
+    sizes = pd.DataFrame(summary["splits"]).T.loc[list(SPLITS), ["rows", "written"]]
+    return sizes.assign(share=sizes["rows"] / sizes["rows"].sum())[["rows", "share", "written"]]
 
 
 # ---------------------------------------------------------------- streaming
@@ -481,16 +536,12 @@ def streamed_assignment(
     )
     assignment = np.full(n, -1, dtype=np.int8)
     keep = np.zeros(n, dtype=bool)
-    rng = np.random.default_rng(seed)
     sampled = {}
-    for code, (name, part) in enumerate(zip(SPLITS, parts, strict=True)):
-        rows = usable[part]
-        assignment[rows] = code
-        chosen = rows
-        if max_rows and len(rows) > max_rows:
-            chosen = rng.choice(rows, max_rows, replace=False)
-        keep[chosen] = True
-        sampled[name] = {"rows": int(len(rows)), "written": int(len(chosen))}
+    kept = bounded(parts, max_rows, seed)
+    for code, (name, part, chosen) in enumerate(zip(SPLITS, parts, kept, strict=True)):
+        assignment[usable[part]] = code
+        keep[usable[chosen]] = True
+        sampled[name] = {"rows": int(len(part)), "written": int(len(chosen))}
     summary = {
         "rows_in": int(n),
         "rows_out": int(usable.size),

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -53,6 +54,7 @@ PARQUET_FROM = 2_000_000  # tables with more rows are written as Parquet
 TARGET = "target"
 SLICE_COLUMN = "c0"
 SAMPLE_SECONDS = 0.2
+PHASE_LINE = re.compile(r"\[\d+/\d+\] (\d\d)_")  # the runner's console line as a phase starts
 GB = 1024**3
 # Targets of issue 14.
 MAX_RATIO_1M = 10.0
@@ -202,6 +204,8 @@ class TreeMemory:
         self.marker = marker
         self.peak = 0
         self.peak_rss = 0
+        self.phase = ""  # set by the caller as phases start: `phase_peaks` then names the phase
+        self.phase_peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -224,7 +228,10 @@ class TreeMemory:
                     todo.extend(tree.get(pid, []))
             sizes = [_memory(pid) for pid in pids]
             self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in sizes))
-            self.peak = max(self.peak, sum(pss for _, pss in sizes))
+            pss = sum(pss for _, pss in sizes)
+            self.peak = max(self.peak, pss)
+            if self.phase:
+                self.phase_peaks[self.phase] = max(self.phase_peaks.get(self.phase, 0), pss)
             self._stop.wait(SAMPLE_SECONDS)
 
 
@@ -241,6 +248,7 @@ class Result:
     status: str = ""
     peak_bytes: int = 0  # proportional sets summed
     peak_rss_bytes: int = 0  # resident sets summed
+    phase_peaks: dict[str, int] = field(default_factory=dict)  # peak PSS while each phase ran
     phases: dict[str, float] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
     floor: dict[str, float] = field(default_factory=dict)
@@ -330,10 +338,14 @@ def run_pipeline(
         for line in process.stdout or ():
             print(f"  [{result.mode} {result.rows:,}] {line}", end="", flush=True)
             tail = [*tail[-20:], line]
+            started_phase = PHASE_LINE.search(line)
+            if started_phase:
+                memory.phase = started_phase.group(1)
         process.wait()
     timer.cancel()
     result.wall_s = time.perf_counter() - started
     result.peak_bytes, result.peak_rss_bytes = memory.peak, memory.peak_rss
+    result.phase_peaks = dict(memory.phase_peaks)
     result.status = "succeeded" if process.returncode == 0 else f"exit {process.returncode}"
     if process.returncode != 0:
         result.error = "".join(tail[-3:]).strip()
@@ -421,6 +433,9 @@ def report(results: list[Result]) -> list[str]:
             f"{_s(r.floor.get('fit_s')):>8} {ratio:>6} {_gb(r.peak_bytes):>9} "
             f"{_gb(r.peak_rss_bytes):>9} {_gb(r.floor_peak_bytes):>9}  {phases}"
         )
+        if r.phase_peaks:
+            peaks = " ".join(f"{name} {_gb(size)}" for name, size in sorted(r.phase_peaks.items()))
+            lines.append(f"{'':>12}peak PSS while each phase ran: {peaks}")
         if r.error:
             lines.extend(f"{'':>12}{line}" for line in r.error.splitlines())
     local = sorted((r for r in results if r.mode == "local" and r.wall_s), key=lambda r: r.rows)

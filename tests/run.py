@@ -20,14 +20,17 @@ Arguments are passed to every pytest run (e.g. `-k cruft`); `--only GROUP` runs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 TESTS = Path(__file__).resolve().parent
 # The integration group is the larger (a pipeline run per real table): two workers beside the
@@ -95,6 +98,8 @@ def main() -> int:
         "CRISP_TEST_DATASETS": str(plotly_datasets()),
         "TMPDIR": scratch,
     }
+    # Stopped (a CI timeout, kill): the groups stop too and the temporary folder goes.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         return run_groups(chosen, environment)
     finally:
@@ -109,9 +114,29 @@ def run_groups(chosen: dict[str, list[str]], environment: dict[str, str]) -> int
         log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed below
         print(f"[{name}] {' '.join(command)}", flush=True)
         running[name] = (
-            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment),
+            subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+                start_new_session=True,  # its own process group: stopped as one below
+            ),
             log,
         )
+    try:
+        return wait_for_groups(running, started)
+    finally:
+        for process, _ in running.values():
+            if process.returncode is None:  # interrupted: stop the group and what it started
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                process.wait()
+
+
+def wait_for_groups(
+    running: dict[str, tuple[subprocess.Popen[bytes], IO[str]]], started: float
+) -> int:
+    """Wait for every group, showing each one's output as it ends; 1 when any failed."""
     failed, cpu = [], {}
     by_pid = {process.pid: name for name, (process, _) in running.items()}
     while by_pid:

@@ -31,6 +31,7 @@ created with uv in the work directory (or the one given by --python: a baked pro
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import os
 import re
@@ -327,20 +328,27 @@ def run_pipeline(
         env=run_env(root),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,  # its own process group: a timeout stops every process it started
     )
     marker = f"CRISP_PROJECT_ROOT={root}".encode()
     timer = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGTERM))
     timer.start()
     tail: list[str] = []
+    pending, decoder = "", codecs.getincrementaldecoder("utf-8")(errors="replace")
     with TreeMemory({process.pid, *extra}, marker) as memory:
-        for line in process.stdout or ():
-            print(f"  [{result.mode} {result.rows:,}] {line}", end="", flush=True)
-            tail = [*tail[-20:], line]
-            started_phase = PHASE_LINE.search(line)
-            if started_phase:
+        # Read as it comes, not by line: the runner ends a phase's line ("[2/7] 01_... ok") only
+        # when the phase prints or ends, and its memory belongs to it from its start.
+        while chunk := os.read(process.stdout.fileno(), 65536) if process.stdout else b"":
+            pending += decoder.decode(chunk)
+            for started_phase in PHASE_LINE.finditer(pending):
                 memory.phase = started_phase.group(1)
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                print(f"  [{result.mode} {result.rows:,}] {line}", flush=True)
+            tail = [*tail, *lines][-20:]
+        if pending:
+            print(f"  [{result.mode} {result.rows:,}] {pending}", flush=True)
+            tail.append(pending)
         process.wait()
     timer.cancel()
     result.wall_s = time.perf_counter() - started
@@ -348,7 +356,7 @@ def run_pipeline(
     result.phase_peaks = dict(memory.phase_peaks)
     result.status = "succeeded" if process.returncode == 0 else f"exit {process.returncode}"
     if process.returncode != 0:
-        result.error = "".join(tail[-3:]).strip()
+        result.error = "\n".join(tail[-3:]).strip()
     record = root / "reports" / "latest" / "run.json"
     if record.is_file():
         for phase in json.loads(record.read_text(encoding="utf-8")).get("phases", []):

@@ -207,29 +207,6 @@ def bounded(parts: Sequence[np.ndarray], max_rows: int, seed: int) -> list[np.nd
     return kept
 
 
-def split_positions(
-    df: pd.DataFrame,
-    target: str,
-    problem_type: str,
-    test_size: float,
-    valid_size: float,
-    seed: int,
-    *,
-    method: str = "random",
-    time_column: str = "",
-) -> list[np.ndarray]:
-    """Row positions of train, valid and test in `df` (see `split`)."""
-    return assign_splits(
-        df[target],
-        problem_type,
-        test_size,
-        valid_size,
-        seed,
-        time=_time_values(df, method, time_column),
-        time_column=time_column,
-    )
-
-
 def split(
     df: pd.DataFrame,
     target: str,
@@ -243,14 +220,13 @@ def split(
 ) -> dict[str, pd.DataFrame]:
     """Split into train/valid/test (shares of all rows): `method` random (stratified by class for
     classification) or time (by `time_column`: oldest rows train, newest test)."""
-    parts = split_positions(
-        df,
-        target,
+    parts = assign_splits(
+        df[target],
         problem_type,
         test_size,
         valid_size,
         seed,
-        method=method,
+        time=_time_values(df, method, time_column),
         time_column=time_column,
     )
     return {
@@ -418,14 +394,13 @@ def prepare_in_memory(
         keep_columns=keep_columns,
     )
     types = storage_types(cleaned, schema)
-    parts = split_positions(
-        cleaned,
-        target,
+    parts = assign_splits(  # as `split` makes them
+        cleaned[target],
         problem_type,
         test_size,
         valid_size,
         seed,
-        method=method,
+        time=_time_values(cleaned, method, time_column),
         time_column=time_column,
     )
     kept = bounded(parts, max_rows, seed)

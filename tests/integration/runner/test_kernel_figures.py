@@ -26,7 +26,9 @@ import papermill
 import pytest
 from crisp.kernels import figures as kernel_figures
 from figures_driver import coalesced
+from jupyter_client.manager import AsyncKernelManager
 from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_notebook
+from traitlets import CaselessStrEnum
 
 from shared_project import PROJECT, wait_until_gone
 
@@ -88,6 +90,14 @@ def outputs(notebook: Path) -> list[list[dict]]:
     return [coalesced(cell.outputs) for cell in cells]
 
 
+class UnixSocketKernelManager(AsyncKernelManager):
+    """A stock kernel on Unix sockets: jupyter_client picks free TCP ports before the kernel binds
+    them, and under parallel tests another process can take one in between (the kernel then dies
+    with "Address already in use" and papermill waits a minute for it)."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+
 def papermill_outputs(root: Path, tmp_path: Path) -> list[list[dict]]:
     """The outputs of the project's 00_figures notebook run by papermill in a plain kernel."""
     reference = tmp_path / "papermill.ipynb"
@@ -98,6 +108,7 @@ def papermill_outputs(root: Path, tmp_path: Path) -> list[list[dict]]:
         kernel_name="python3",
         cwd=str(root / "notebooks"),
         progress_bar=False,
+        kernel_manager_class=UnixSocketKernelManager,
     )
     return outputs(reference)
 

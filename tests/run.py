@@ -9,9 +9,9 @@
   `make test` baked and set up (CRISP_TEST_PROJECT). The real-table tests read plotly's bundled
   datasets, found here (plotly is a template test tool) and passed in CRISP_TEST_DATASETS.
 
-Each group's output is shown when it ends, with its wall and CPU time (CPU time barely depends
-on other load on the machine: the suite's floor on an idle 2-core machine is about half of the
-total); the exit code is non-zero when any group failed (a group whose tests were all deselected,
+Each group's output is shown when it ends, with its wall and CPU time (on a shared virtual
+machine CPU time rises with the load, by up to two times: compare it within one run only); the
+exit code is non-zero when any group failed (a group whose tests were all deselected,
 e.g. by `-k`, passes). Every group's temporary files go to one folder (TMPDIR), removed at the
 end: cookiecutter leaves a rendered hook script in the temporary folder at every bake.
 Arguments are passed to every pytest run (e.g. `-k cruft`); `--only GROUP` runs one group.
@@ -140,7 +140,7 @@ def wait_for_groups(
     failed, cpu = [], {}
     by_pid = {process.pid: name for name, (process, _) in running.items()}
     while by_pid:
-        # wait4: each group's CPU time (its processes' user + system), the load-independent cost.
+        # wait4: each group's CPU time (its processes' user + system).
         pid, status, usage = os.wait4(-1, 0)
         if pid not in by_pid:
             continue

@@ -335,10 +335,12 @@ def run_pipeline(
     timer.start()
     tail: list[str] = []
     pending, decoder = "", codecs.getincrementaldecoder("utf-8")(errors="replace")
+    assert process.stdout is not None
+    output = process.stdout.fileno()
     with TreeMemory({process.pid, *extra}, marker) as memory:
         # Read as it comes, not by line: the runner ends a phase's line ("[2/7] 01_... ok") only
         # when the phase prints or ends, and its memory belongs to it from its start.
-        while chunk := os.read(process.stdout.fileno(), 65536) if process.stdout else b"":
+        while chunk := os.read(output, 65536):
             pending += decoder.decode(chunk)
             for started_phase in PHASE_LINE.finditer(pending):
                 memory.phase = started_phase.group(1)

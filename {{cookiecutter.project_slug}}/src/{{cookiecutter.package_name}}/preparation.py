@@ -207,6 +207,14 @@ def bounded(parts: Sequence[np.ndarray], max_rows: int, seed: int) -> list[np.nd
     return kept
 
 
+def split_counts(parts: Sequence[np.ndarray], kept: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Per split: rows assigned to it and rows written (`kept`, see `bounded`)."""
+    return {
+        name: {"rows": int(len(part)), "written": int(len(rows))}
+        for name, part, rows in zip(SPLITS, parts, kept, strict=True)
+    }
+
+
 def split(
     df: pd.DataFrame,
     target: str,
@@ -408,10 +416,7 @@ def prepare_in_memory(
         name: storage_table(cleaned.iloc[rows], schema, types)
         for name, rows in zip(SPLITS, kept, strict=True)
     }
-    removed["splits"] = {
-        name: {"rows": int(len(part)), "written": int(len(rows))}
-        for name, part, rows in zip(SPLITS, parts, kept, strict=True)
-    }
+    removed["splits"] = split_counts(parts, kept)
     removed["max_rows"] = max_rows
     return tables, removed
 
@@ -511,19 +516,17 @@ def streamed_assignment(
     )
     assignment = np.full(n, -1, dtype=np.int8)
     keep = np.zeros(n, dtype=bool)
-    sampled = {}
     kept = bounded(parts, max_rows, seed)
-    for code, (name, part, chosen) in enumerate(zip(SPLITS, parts, kept, strict=True)):
+    for code, (part, chosen) in enumerate(zip(parts, kept, strict=True)):
         assignment[usable[part]] = code
         keep[usable[chosen]] = True
-        sampled[name] = {"rows": int(len(part)), "written": int(len(chosen))}
     summary = {
         "rows_in": int(n),
         "rows_out": int(usable.size),
         "duplicate_rows": int(duplicate.sum()),
         "missing_target_rows": int((unlabelled & ~duplicate).sum()),
         "missing_target_share": round(float((unlabelled & ~duplicate).sum()) / n, 6),
-        "splits": sampled,
+        "splits": split_counts(parts, kept),
     }
     return assignment, keep, summary
 

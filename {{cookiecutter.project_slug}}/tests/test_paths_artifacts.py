@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from trained_project import copy_of_trained, crisp
 
-from {{ cookiecutter.package_name }} import artifacts, paths, preparation, schema
+from {{ cookiecutter.package_name }} import artifacts, modelling, paths, preparation, schema
 
 # ---------------------------------------------------------------- paths
 
@@ -247,10 +247,7 @@ def _candidate_pipelines(frame: pd.DataFrame, target: str, problem_type: str) ->
             DummyRegressor(),
         ]
     preprocessor = preparation.build_preprocessor(inferred)
-    return [
-        Pipeline([("preprocess", preprocessor), ("model", estimator)]).fit(X, y)
-        for estimator in estimators
-    ]
+    return [modelling.make_pipeline(preprocessor, estimator).fit(X, y) for estimator in estimators]
 
 
 def test_trusted_types_cover_every_candidate_pipeline(

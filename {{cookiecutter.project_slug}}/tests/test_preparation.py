@@ -8,7 +8,7 @@ import public_tables
 import pyarrow.parquet as pq
 import pytest
 
-from {{ cookiecutter.package_name }} import artifacts, data
+from {{ cookiecutter.package_name }} import artifacts, data, preparation
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.preparation import (
     SPLITS,
@@ -298,6 +298,73 @@ def test_preprocessor_encodes_every_kind_of_column_inside_one_saved_pipeline(tmp
     np.testing.assert_array_equal(loaded.predict(raw_test), model.predict(raw_test))
     X_test, y_test = xy(parts["test"], "target")
     assert (loaded.predict(X_test) == y_test).mean() > 0.8
+
+
+@pytest.mark.parametrize("problem_type", ["classification", "regression"])
+def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_type):
+    """Histogram gradient boosting gets each few-valued category as one coded input (not one
+    per value) and predicts unseen values; the saved pipeline loads and predicts the same."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from {{ cookiecutter.package_name }}.modelling import make_pipeline
+
+    frame = _hostile_iris()
+    target = "target"
+    if problem_type == "regression":
+        frame = frame.drop(columns="target").rename(columns={"petal width (cm)": "target"})
+    feature_schema = infer_schema(frame, target, problem_type)
+    groups = {n: f["encoding"] for n, f in feature_schema["features"].items()}
+    onehot = [n for n, kind in groups.items() if kind == "onehot"]
+    assert "member" in onehot
+    estimator = (
+        HistGradientBoostingClassifier(max_iter=20)
+        if problem_type == "classification"
+        else HistGradientBoostingRegressor(max_iter=20)
+    )
+    X, y = xy(frame, target)
+    model = make_pipeline(build_preprocessor(feature_schema), estimator).fit(X, y)
+    inputs = model[0].get_feature_names_out()
+    onehot_inputs = build_preprocessor(feature_schema).fit(X).get_feature_names_out()
+    per_value = [n for n in onehot_inputs if str(n).startswith("member_")]
+    assert len(per_value) >= 2 and len(inputs) == len(onehot_inputs) - len(per_value) + 1
+    categorical = [str(n) for n, c in zip(inputs, model[-1].is_categorical_, strict=True) if c]
+    assert categorical == onehot
+    unseen = X.head(3).assign(member="perhaps")
+    assert len(model.predict(unseen)) == 3
+    path = artifacts.save_model(tmp_project / "model.skops", model, {})
+    loaded, _ = artifacts.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_a_text_column_is_encoded_once_per_distinct_value():
+    """Rows sharing a value share its encoding; the fit sees each value once (missing included),
+    so a column repeated many times over is encoded as its distinct values are; a column of
+    all-different texts is encoded exactly as by skrub's StringEncoder."""
+    from skrub import StringEncoder
+
+    from {{ cookiecutter.package_name }}.preparation import PerValueStringEncoder
+
+    frame = public_tables.table("wine")
+    # Many-valued text from the table itself: every row's alcohol and hue as words.
+    text = ("alcohol " + frame["alcohol"].astype(str) + " hue " + frame["hue"].astype(str)).rename(
+        "label"
+    )
+    text.iloc[::11] = None
+    distinct = text.drop_duplicates()
+    repeated = pd.concat([text] * 40, ignore_index=True)
+    encoder = PerValueStringEncoder().fit(repeated)
+    encoded = encoder.transform(repeated)
+    assert encoded.shape == (len(repeated), preparation.TEXT_COMPONENTS)
+    assert list(encoded.columns) == [f"label_{i:02d}" for i in range(preparation.TEXT_COMPONENTS)]
+    assert encoded.index.equals(repeated.index)
+    reference = StringEncoder(n_components=preparation.TEXT_COMPONENTS, random_state=0)
+    expected = reference.fit(distinct).transform(repeated)
+    np.testing.assert_allclose(encoded.to_numpy(), expected.to_numpy(), atol=1e-12)
+    once = encoded.iloc[: len(text)].to_numpy()
+    np.testing.assert_array_equal(once, encoded.iloc[len(text) : 2 * len(text)].to_numpy())
+    np.testing.assert_array_equal(once[0], once[11])  # two missing values, one encoding
+    unseen = pd.Series(["alcohol 99.0 hue 0.1", None], name="label")
+    assert encoder.transform(unseen).shape == (2, preparation.TEXT_COMPONENTS)
 
 
 @pytest.mark.parametrize("name", sorted(public_tables.TABLES))

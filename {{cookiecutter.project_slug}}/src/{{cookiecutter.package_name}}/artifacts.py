@@ -114,11 +114,16 @@ TRUSTED_TYPES: list[str] = [
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    # histogram gradient boosting with native categories keeps check_array in a partial
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     # skrub's encoders for dates and many-valued text (preparation.build_preprocessor)
     "skrub._datetime_encoder.DatetimeEncoder",
     "skrub._string_encoder.StringEncoder",
     "skrub._to_datetime.ToDatetime",
     "skrub._to_str.ToStr",
+    # skrub's StringEncoder once per distinct value of a text column (the project's own class)
+    "{{ cookiecutter.package_name }}.preparation.PerValueStringEncoder",
 ]
 
 

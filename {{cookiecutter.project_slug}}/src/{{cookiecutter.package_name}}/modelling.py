@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -40,6 +41,7 @@ from threadpoolctl import threadpool_limits
 from . import metrics as metrics_
 from .metrics import Task
 from .parallel import LOCAL, Compute, Progress
+from .preparation import with_native_categories
 
 BASELINE = "baseline"
 # A forest's trees each see at most this many rows (bootstrap `max_samples`): fit cost stays
@@ -181,9 +183,20 @@ def baseline_model(problem_type: str) -> BaseEstimator:
     return DummyRegressor(strategy="mean")
 
 
+NATIVE_CATEGORIES = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+
+
 def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
-    """`preprocess` (a fresh clone) then `model`, fitted and saved as one object."""
-    return Pipeline([("preprocess", clone(preprocessor)), ("model", estimator)])
+    """`preprocess` (a fresh clone) then `model`, fitted and saved as one object.
+
+    Histogram gradient boosting gets the few-valued categories as one coded input each and
+    splits on them natively (`preparation.with_native_categories`), not one input per value."""
+    preprocess = clone(preprocessor)
+    if isinstance(estimator, NATIVE_CATEGORIES) and isinstance(preprocess, ColumnTransformer):
+        preprocess, positions = with_native_categories(preprocess)
+        if positions:
+            estimator.set_params(categorical_features=positions)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
 def fit_baseline(X: pd.DataFrame, y: pd.Series, *, task: Task) -> Pipeline:

@@ -3,8 +3,10 @@ preprocessing ColumnTransformer and leakage checks.
 
 `build_preprocessor(feature_schema)` returns an unfitted transformer that turns the schema's
 features into model inputs by their `encoding` (see `schema`): numbers imputed and scaled,
-few-valued categories and booleans one-hot encoded, many-valued text by skrub's StringEncoder,
-dates by skrub's DatetimeEncoder. It is fitted with the model (one saved pipeline), on train only.
+few-valued categories and booleans one-hot encoded, many-valued text by skrub's StringEncoder
+(once per distinct value), dates by skrub's DatetimeEncoder. It is fitted with the model (one saved
+pipeline), on train only. `with_native_categories` adapts it to a model that splits on categories
+itself (histogram gradient boosting).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from .data import DataError, check_problem_type, plain_dtypes
 from .schema import _key, _listing, conform, encoded_columns, feature_encoding
@@ -658,31 +661,76 @@ def _output_names(schema: Mapping[str, Any], groups: Mapping[str, list[str]]) ->
     return names
 
 
+class PerValueStringEncoder(TransformerMixin, BaseEstimator):
+    """skrub's StringEncoder run once per distinct value of a text column, each row then taking
+    its value's encoding.
+
+    A many-valued column (a product code, a city) repeats a few hundred values over millions of
+    rows: the n-gram tf-idf and SVD then cost what those values cost, not what the rows cost. Each
+    distinct value (missing included) counts once in the fit, so a frequent value does not outweigh
+    a rare one; a column of all-different texts is encoded exactly as by StringEncoder itself.
+    """
+
+    def __init__(self, n_components: int = TEXT_COMPONENTS, random_state: int | None = 0) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    @staticmethod
+    def _distinct(column: Any) -> tuple[np.ndarray, pd.Series]:
+        series = column if isinstance(column, pd.Series) else pd.Series(np.asarray(column))
+        codes, values = pd.factorize(series, use_na_sentinel=False)
+        return codes, pd.Series(values, name=series.name, dtype=series.dtype)
+
+    def fit(self, X: Any, y: Any = None) -> PerValueStringEncoder:
+        """Fit the encoder on the column's distinct values."""
+        _, values = self._distinct(X)
+        from skrub import StringEncoder
+
+        encoder = StringEncoder(n_components=self.n_components, random_state=self.random_state)
+        self.encoder_ = clone(encoder).fit(values)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Each row's encoding: the encoder's output for its value."""
+        codes, values = self._distinct(X)
+        encoded = self.encoder_.transform(values)
+        rows = encoded.iloc[codes] if isinstance(encoded, pd.DataFrame) else encoded[codes]
+        if isinstance(rows, pd.DataFrame):
+            rows.index = X.index if isinstance(X, pd.Series | pd.DataFrame) else range(len(rows))
+        return rows
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The encoder's output names (`<column>_00`, ...)."""
+        return np.asarray(self.encoder_.get_feature_names_out(), dtype=object)
+
+
 def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     """Unfitted ColumnTransformer over the schema's features (target and dropped columns excluded).
 
     By encoding: numeric -> median imputation + standard scaling; onehot -> most-frequent
     imputation + one-hot encoding that ignores categories unseen at fit time; text -> skrub's
-    StringEncoder (character n-gram tf-idf + SVD, TEXT_COMPONENTS inputs); datetime -> skrub's
+    StringEncoder (character n-gram tf-idf + SVD, TEXT_COMPONENTS inputs) once per distinct value
+    (PerValueStringEncoder); datetime -> skrub's
     ToDatetime (text dates at prediction time) + DatetimeEncoder (year, month, day, ..., weekday,
     total seconds) + median imputation + scaling.
     """
-    from skrub import DatetimeEncoder, StringEncoder, ToDatetime
+    from skrub import DatetimeEncoder, ToDatetime
 
     groups = encoded_columns(schema)
     if not any(groups.values()):
         raise DataError("the schema has no feature columns: nothing to train on")
     transformers: list[tuple[str, Any, Any]] = []
     if groups["numeric"]:
-        steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        impute = SimpleImputer(strategy="median", keep_empty_features=True)
+        steps = [("impute", impute), ("scale", StandardScaler())]
         transformers.append(("numeric", Pipeline(steps), groups["numeric"]))
     if groups["onehot"]:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        steps = [("impute", SimpleImputer(strategy="most_frequent")), ("encode", encoder)]
+        impute = SimpleImputer(strategy="most_frequent", keep_empty_features=True)
+        steps = [("impute", impute), ("encode", encoder)]
         transformers.append(("categorical", Pipeline(steps), groups["onehot"]))
     for position, column in enumerate(groups["text"]):
-        encoder = StringEncoder(n_components=TEXT_COMPONENTS, random_state=0)
-        transformers.append((f"text_{position}", encoder, column))
+        transformers.append((f"text_{position}", PerValueStringEncoder(), column))
     for position, column in enumerate(groups["datetime"]):
         steps = [
             ("parse", ToDatetime()),
@@ -694,6 +742,34 @@ def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     # Short output names ("contract_one-year") unless they could collide.
     names = _output_names(schema, groups)
     return ColumnTransformer(transformers, verbose_feature_names_out=len(names) != len(set(names)))
+
+
+def with_native_categories(preprocessor: ColumnTransformer) -> tuple[ColumnTransformer, list[int]]:
+    """A copy of `preprocessor` (from build_preprocessor) for a model that splits on categories
+    itself (histogram gradient boosting): the one-hot columns come out as one code per column
+    (0, 1, ...; a value unseen in training becomes missing; at most 255 codes, the rarest
+    values grouped) instead of one input per value. Returns the copy and the positions of those
+    columns among the model inputs.
+
+    Far fewer model inputs: a boosting fit costs in proportion to them.
+    """
+    copy = clone(preprocessor)
+    transformers, positions, position = [], [], 0
+    for name, transformer, columns in copy.transformers:
+        if name == "categorical":
+            encoder = OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=255
+            )
+            transformer = Pipeline([("impute", transformer.steps[0][1]), ("encode", encoder)])
+            positions = list(range(position, position + len(columns)))
+        elif positions == [] and name != "numeric":
+            break  # categorical columns come right after the numeric ones, or not at all
+        position += len(columns)
+        transformers.append((name, transformer, columns))
+    if not positions:
+        return copy, []
+    copy.transformers = transformers + copy.transformers[len(transformers) :]
+    return copy, positions
 
 
 # ---------------------------------------------------------------- leakage

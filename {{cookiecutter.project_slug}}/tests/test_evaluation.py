@@ -87,6 +87,39 @@ def test_a_pipeline_is_preprocessed_once_and_predicts_exactly_as_itself(
         assert np.array_equal(y_score, metrics.positive_scores(model.predict_proba(X)))
 
 
+class EagerLogisticRegression(LogisticRegression):
+    """A classifier whose `predict` is not the most probable class: the first class is predicted
+    from a probability of 0.3 on (as a user lowering the threshold would)."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        first = self.predict_proba(X)[:, 0] >= 0.3
+        return np.where(first, self.classes_[0], super().predict(X))
+
+
+@pytest.mark.parametrize("loader", [datasets.load_breast_cancer, datasets.load_wine])
+def test_every_candidate_classifier_predicts_as_its_own_predict(loader) -> None:
+    """Labels read off the probabilities are the ones each candidate's own `predict` gives, on a
+    binary and a three-class table; any other classifier keeps its own `predict`."""
+    frame = loader(as_frame=True).frame
+    X, y = preparation.xy(frame, "target")
+    feature_schema = schema.infer_schema(frame, "target", "classification")
+    preprocessor = preparation.build_preprocessor(feature_schema)
+    task = Task.create(problem_type="classification", metric="roc_auc", target="target", y=y)
+    estimators = [
+        spec.factory(0, len(X)) for spec in modelling.CANDIDATES["classification"].values()
+    ]
+    for estimator in [*estimators, modelling.baseline_model("classification")]:
+        model = modelling.make_pipeline(preprocessor, estimator).fit(X, y)
+        y_pred, _ = evaluation.predict_scores(model, X, task)
+        assert np.array_equal(y_pred, model.predict(X)), type(estimator).__name__
+    eager = modelling.make_pipeline(preprocessor, EagerLogisticRegression(C=0.01, max_iter=1000))
+    eager.fit(X, y)
+    y_pred, y_score = evaluation.predict_scores(eager, X, task)
+    assert np.array_equal(y_pred, eager.predict(X))
+    probabilities = eager.predict_proba(X)
+    assert not np.array_equal(y_pred, eager.classes_[np.argmax(probabilities, axis=1)])
+
+
 def test_the_baseline_needs_no_preprocessing_and_predicts_the_class_priors() -> None:
     """A table the preprocessing has not seen (text, missing values, dates) is fine: the
     baseline predicts from the target alone."""

@@ -9,13 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from . import metrics as metrics_
 from .metrics import Task
-from .modelling import sample_rows, single_threaded
-from .parallel import LOCAL, Compute
+from .modelling import sample_rows
+from .parallel import LOCAL, Compute, threads_for
 
 MISSING_SLICE = "(missing)"
 UNDEFINED = "undefined"
@@ -49,22 +52,38 @@ def _labels(model: Any, task: Task) -> Any:
     return labels if labels is not None else (task.labels or None)
 
 
+# Classifiers whose `predict` is the class of highest `predict_proba` (ties to the first class):
+# their predictions are read off the probabilities instead of being computed a second time.
+PREDICT_IS_ARGMAX = (
+    DummyClassifier,
+    HistGradientBoostingClassifier,
+    LogisticRegression,
+    RandomForestClassifier,
+)
+
+
 def predict_scores(model: Any, X: pd.DataFrame, task: Task | str) -> tuple[np.ndarray, Any]:
     """Predictions and scores: positive-class probability (binary), probability matrix
     (multiclass) or None (regression, or a classifier without `predict_proba`).
 
-    A pipeline's preprocessing runs once for both (it is most of the cost on many rows)."""
+    A pipeline's preprocessing runs once for both (it is most of the cost on many rows), and the
+    candidate classifiers' predictions come from their probabilities; every core is used from
+    parallel.THREADS_FROM_ROWS rows."""
     task = _task(task)
-    with single_threaded():
+    with threads_for(len(X)):
         scored = task.classification and hasattr(model, "predict_proba")
         if scored and isinstance(model, Pipeline) and len(model.steps) > 1:
             features, model = model[:-1].transform(X), model.steps[-1][1]
         else:
             features = X
-        y_pred = np.asarray(model.predict(features))
-        if scored:
-            return y_pred, metrics_.positive_scores(model.predict_proba(features))
-    return y_pred, None
+        if not scored:
+            return np.asarray(model.predict(features)), None
+        probabilities = model.predict_proba(features)
+        if type(model) in PREDICT_IS_ARGMAX:
+            y_pred = np.asarray(model.classes_)[np.argmax(probabilities, axis=1)]
+        else:
+            y_pred = np.asarray(model.predict(features))
+        return y_pred, metrics_.positive_scores(probabilities)
 
 
 def model_output(model: Any, X: pd.DataFrame, task: Task | str) -> np.ndarray:

@@ -27,6 +27,15 @@ HEARTBEAT_S = 15.0
 CONNECT_TIMEOUT = "20s"  # to reach a Dask scheduler given by address
 
 
+@contextmanager
+def threads_for(rows: int) -> Iterator[None]:
+    """OpenMP/BLAS threads for one fit or prediction on `rows` rows in this process: every core
+    from THREADS_FROM_ROWS rows, one below (threads cost more than they save on few rows, and on
+    a busy machine they can slow a small fit down tens of times)."""
+    with threadpool_limits(limits=joblib.cpu_count() if rows >= THREADS_FROM_ROWS else 1):
+        yield
+
+
 class ComputeError(ValueError):
     """A compute setting that cannot be used (unknown kind, no Dask installed, no scheduler)."""
 
@@ -62,7 +71,7 @@ class Compute:
     @contextmanager
     def threads(self, rows: int) -> Iterator[None]:
         """Thread limit for one fit or prediction in this process: all cores for large data."""
-        with threadpool_limits(limits=joblib.cpu_count() if rows >= THREADS_FROM_ROWS else 1):
+        with threads_for(rows):
             yield
 
     def describe(self) -> str:

@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.preparation import (
     build_preprocessor,
     class_balance,
     clean,
+    duplicate_rows,
     leakage_checks,
     leakage_detail,
     prepare_in_memory,
@@ -334,6 +335,20 @@ def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_ty
     path = artifacts.save_model(tmp_project / "model.skops", model, {})
     loaded, _ = artifacts.load_model(path)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_duplicate_rows_are_the_rows_pandas_calls_duplicated():
+    """Exact copies of earlier rows are found among near copies (one value changed, a missing
+    value, a label as text), as DataFrame.duplicated finds them."""
+    frame = public_tables.with_text_label(public_tables.table("wine"))
+    copies = frame.sample(40, random_state=0)
+    near = copies.head(10).assign(alcohol=lambda f: f["alcohol"] + 0.01)
+    gaps = copies.tail(10).copy()
+    gaps.iloc[:, 0] = np.nan
+    hostile = pd.concat([frame, copies, near, gaps, gaps], ignore_index=True)
+    found = duplicate_rows(hostile)
+    np.testing.assert_array_equal(found, hostile.duplicated().to_numpy())
+    assert found.sum() == 40 + 10
 
 
 def test_a_text_column_is_encoded_once_per_distinct_value():

@@ -322,3 +322,25 @@ def test_validate_frame_checks_target_values(demo_frame_classification, churn_sc
     assert validate_frame(df, churn_schema, require_target=True) == [
         "target 'churned' has classes not in the schema: 2"
     ]
+
+
+def test_category_keys_are_computed_per_distinct_value_and_equal_the_value_by_value_ones():
+    """`keys` gives every value's key as `_key` does, missing left missing, for each storage
+    kind a real column comes in; Python objects mixing True and 1 keep their own keys."""
+    from {{ cookiecutter.package_name }}.schema import _key, keys
+
+    widths = public_tables.table("iris")["petal width (cm)"].head(60)  # floats like 0.2, 1.0
+    columns = {
+        "float": widths.where(widths.index % 7 != 0),
+        "integer": pd.Series([1, 2, 2, 3] * 10, dtype="Int64").mask(lambda s: s.index == 3),
+        "text": pd.Series(["a", "b", None, "a"] * 10, dtype="string"),
+        "category": pd.Series(["x", "y", None, "x"] * 10, dtype="category"),
+        "bool": pd.Series([True, False] * 20),
+        "objects": pd.Series([True, 1, 1.0, "1", None, 2.5] * 5, dtype=object),
+    }
+    for kind, column in columns.items():
+        keyed = keys(column)
+        expected = [None if pd.isna(v) else _key(v) for v in column]
+        assert [None if pd.isna(v) else v for v in keyed] == expected, kind
+        assert keyed.dtype == object and keyed.index.equals(column.index), kind
+    assert list(keys(columns["objects"]).head(4)) == ["True", "1", "1", "1"]

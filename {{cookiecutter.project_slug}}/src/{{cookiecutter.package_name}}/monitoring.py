@@ -60,9 +60,9 @@ def _numeric_bins(reference: pd.Series, current: pd.Series, bins: int) -> tuple[
 
 def _keys(values: pd.Series) -> pd.Series:
     """Categories as comparable text (1, 1.0 and "1" alike, as in the schema), missing as one."""
-    from .schema import _key
+    from .schema import keys
 
-    return pd.Series(values).map(_key, na_action="ignore").astype("string").fillna(MISSING)
+    return keys(values).astype("string").fillna(MISSING)
 
 
 def _category_bins(reference: pd.Series, current: pd.Series) -> tuple[pd.Series, ...]:

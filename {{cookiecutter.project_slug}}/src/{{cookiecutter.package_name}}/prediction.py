@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import registry
 from .data import check_problem_type
-from .schema import _key, _listing, _python, feature_encoding
+from .schema import _key, _listing, _python, feature_encoding, keys
 
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -163,7 +163,7 @@ def validate_input(
         elif encoding == "datetime":
             columns[name], warning = _dates(name, series, schema.get("formats", {}).get(name))
         elif encoding == "text":  # many values: any text is a valid input
-            columns[name] = series.map(_key, na_action="ignore").astype(object)
+            columns[name] = keys(series)
         else:
             columns[name], unseen = _categorical(series, info.get("categories", []))
             if unseen.any():

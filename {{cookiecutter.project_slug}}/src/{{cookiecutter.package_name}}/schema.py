@@ -65,6 +65,20 @@ def _key(value: Any) -> str:
     return str(value)
 
 
+def keys(values: pd.Series) -> pd.Series:
+    """`_key` of every value, missing values left missing (NaN); object dtype.
+
+    Computed once per distinct value when the column holds one kind of value (numbers, text,
+    categories): a million rows of a few hundred categories cost a few hundred calls. A column of
+    Python objects is keyed value by value (True and 1 are equal as objects, not as keys)."""
+    values = pd.Series(values)
+    if values.dtype == object:
+        return values.map(_key, na_action="ignore").astype(object)
+    codes, uniques = pd.factorize(values)
+    mapped = np.array([_key(v) for v in uniques] + [np.nan], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, name=values.name, dtype=object)
+
+
 def label(value: Any) -> str:
     """A class label or category as people write it: 1.0 -> '1', True -> 'True'."""
     return _key(value)

@@ -303,34 +303,37 @@ def test_preprocessor_encodes_every_kind_of_column_inside_one_saved_pipeline(tmp
 
 @pytest.mark.parametrize("problem_type", ["classification", "regression"])
 def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_type):
-    """Histogram gradient boosting gets each few-valued category as one coded input (not one
-    per value) and predicts unseen values; the saved pipeline loads and predicts the same."""
+    """Histogram gradient boosting gets each category column, and each text column of few
+    distinct values, as one categorical input (not one per value, not 30 text inputs), while a
+    text column of many values keeps its text encoding; unseen values are predicted; the saved
+    pipeline loads and predicts the same."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     from {{ cookiecutter.package_name }}.modelling import make_pipeline
 
-    frame = _hostile_iris()
+    frame = pd.concat([_hostile_iris()] * 2, ignore_index=True)
+    frame["remark"] = [f"remark {i % 280}" for i in range(len(frame))]  # 280 values > 255
     target = "target"
     if problem_type == "regression":
         frame = frame.drop(columns="target").rename(columns={"petal width (cm)": "target"})
     feature_schema = infer_schema(frame, target, problem_type)
-    groups = {n: f["encoding"] for n, f in feature_schema["features"].items()}
-    onehot = [n for n, kind in groups.items() if kind == "onehot"]
-    assert "member" in onehot
+    encodings = {n: f["encoding"] for n, f in feature_schema["features"].items()}
+    assert encodings["member"] == "onehot" and encodings["site"] == "text"
+    assert encodings["remark"] == "text"
+    X, y = xy(frame, target)
     estimator = (
         HistGradientBoostingClassifier(max_iter=20)
         if problem_type == "classification"
         else HistGradientBoostingRegressor(max_iter=20)
     )
-    X, y = xy(frame, target)
+    preprocessor = preparation.with_native_categories(build_preprocessor(feature_schema))
     model = make_pipeline(build_preprocessor(feature_schema), estimator).fit(X, y)
-    inputs = model[0].get_feature_names_out()
-    onehot_inputs = build_preprocessor(feature_schema).fit(X).get_feature_names_out()
-    per_value = [n for n in onehot_inputs if str(n).startswith("member_")]
-    assert len(per_value) >= 2 and len(inputs) == len(onehot_inputs) - len(per_value) + 1
-    categorical = [str(n) for n, c in zip(inputs, model[-1].is_categorical_, strict=True) if c]
-    assert categorical == onehot
-    unseen = X.head(3).assign(member="perhaps")
+    inputs = [str(n) for n in model[0].get_feature_names_out()]
+    categorical = [n for n, c in zip(inputs, model[-1].is_categorical_, strict=True) if c]
+    assert categorical == ["member", "site"]  # 60 sites <= 255: one input
+    assert "remark" not in inputs and "remark_00" in inputs  # 280 remarks > 255: text inputs
+    assert inputs == [str(n) for n in preprocessor.fit(X).get_feature_names_out()]
+    unseen = X.head(3).assign(member="perhaps", site="site 999")
     assert len(model.predict(unseen)) == 3
     path = artifacts.save_model(tmp_project / "model.skops", model, {})
     loaded, _ = artifacts.load_model(path)

@@ -122,7 +122,8 @@ TRUSTED_TYPES: list[str] = [
     "skrub._string_encoder.StringEncoder",
     "skrub._to_datetime.ToDatetime",
     "skrub._to_str.ToStr",
-    # skrub's StringEncoder once per distinct value of a text column (the project's own class)
+    # the project's own encoders: text once per distinct value, categories for boosting
+    "{{ cookiecutter.package_name }}.preparation.CategoryCodes",
     "{{ cookiecutter.package_name }}.preparation.PerValueStringEncoder",
 ]
 

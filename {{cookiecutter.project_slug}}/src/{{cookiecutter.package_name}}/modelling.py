@@ -189,13 +189,13 @@ NATIVE_CATEGORIES = (HistGradientBoostingClassifier, HistGradientBoostingRegress
 def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
     """`preprocess` (a fresh clone) then `model`, fitted and saved as one object.
 
-    Histogram gradient boosting gets the few-valued categories as one coded input each and
-    splits on them natively (`preparation.with_native_categories`), not one input per value."""
+    Histogram gradient boosting gets categories (and text of few distinct values) as one pandas
+    categorical each and splits on them natively (`preparation.with_native_categories`), not
+    one input per value."""
     preprocess = clone(preprocessor)
     if isinstance(estimator, NATIVE_CATEGORIES) and isinstance(preprocess, ColumnTransformer):
-        preprocess, positions = with_native_categories(preprocess)
-        if positions:
-            estimator.set_params(categorical_features=positions)
+        preprocess = with_native_categories(preprocess)
+        estimator.set_params(categorical_features="from_dtype")
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 

@@ -23,7 +23,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, check_problem_type, plain_dtypes
 from .schema import _key, _listing, conform, encoded_columns, feature_encoding, keys
@@ -31,6 +31,7 @@ from .schema import _key, _listing, conform, encoded_columns, feature_encoding, 
 SPLITS = ("train", "valid", "test")
 SPLIT_METHODS = ("random", "time")
 TEXT_COMPONENTS = 30  # model inputs per text column (skrub StringEncoder)
+NATIVE_MAX_CATEGORIES = 255  # most categories histogram gradient boosting splits on (max_bins)
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "second", "total_seconds", "weekday")
 SHARE_TOLERANCE = 0.02  # a split's share may differ this much from the one requested
 LEAKAGE_SAMPLE_ROWS = 5000  # training rows the single-feature scores are computed on
@@ -673,6 +674,26 @@ def _output_names(schema: Mapping[str, Any], groups: Mapping[str, list[str]]) ->
     return names
 
 
+def _as_series(column: Any) -> pd.Series:
+    if isinstance(column, pd.DataFrame) and column.shape[1] == 1:
+        return column.iloc[:, 0]
+    return column if isinstance(column, pd.Series) else pd.Series(np.asarray(column))
+
+
+def _categorical(series: pd.Series, categories: list[str]) -> pd.Series:
+    """`series` as a pandas categorical of `categories` (category keys, as text); values not among
+    them (unseen in training) become missing."""
+    codes = pd.Index(categories, dtype=object).get_indexer(keys(series))
+    values = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+def _frequent(series: pd.Series, limit: int) -> list[str]:
+    """Keys of the column's `limit` most frequent values (all when fewer), sorted."""
+    counts = keys(series).value_counts(dropna=True, sort=False)
+    return sorted(counts.sort_values(ascending=False, kind="stable").head(limit).index)
+
+
 class PerValueStringEncoder(TransformerMixin, BaseEstimator):
     """skrub's StringEncoder run once per distinct value of a text column, each row then taking
     its value's encoding.
@@ -681,29 +702,45 @@ class PerValueStringEncoder(TransformerMixin, BaseEstimator):
     rows: the n-gram tf-idf and SVD then cost what those values cost, not what the rows cost. Each
     distinct value (missing included) counts once in the fit, so a frequent value does not outweigh
     a rare one; a column of all-different texts is encoded exactly as by StringEncoder itself.
+
+    With `categories_up_to` > 0, a column with at most that many distinct values in the fit comes
+    out as one pandas categorical instead (for a model that splits on categories itself).
     """
 
-    def __init__(self, n_components: int = TEXT_COMPONENTS, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        n_components: int = TEXT_COMPONENTS,
+        random_state: int | None = 0,
+        categories_up_to: int = 0,
+    ) -> None:
         self.n_components = n_components
         self.random_state = random_state
+        self.categories_up_to = categories_up_to
 
     @staticmethod
     def _distinct(column: Any) -> tuple[np.ndarray, pd.Series]:
-        series = column if isinstance(column, pd.Series) else pd.Series(np.asarray(column))
+        series = _as_series(column)
         codes, values = pd.factorize(series, use_na_sentinel=False)
         return codes, pd.Series(values, name=series.name, dtype=series.dtype)
 
     def fit(self, X: Any, y: Any = None) -> PerValueStringEncoder:
-        """Fit the encoder on the column's distinct values."""
+        """Fit the encoder on the column's distinct values (or keep them as categories)."""
         _, values = self._distinct(X)
+        self.name_ = str(values.name)
+        present = values.dropna()
+        if 0 < len(present) <= self.categories_up_to:
+            self.categories_, self.encoder_ = _frequent(present, self.categories_up_to), None
+            return self
         from skrub import StringEncoder
 
         encoder = StringEncoder(n_components=self.n_components, random_state=self.random_state)
-        self.encoder_ = clone(encoder).fit(values)
+        self.categories_, self.encoder_ = None, clone(encoder).fit(values)
         return self
 
     def transform(self, X: Any) -> pd.DataFrame:
-        """Each row's encoding: the encoder's output for its value."""
+        """Each row's encoding: the encoder's output for its value (or its category)."""
+        if self.encoder_ is None:
+            return _categorical(_as_series(X), self.categories_).to_frame(self.name_)
         codes, values = self._distinct(X)
         encoded = self.encoder_.transform(values)
         rows = encoded.iloc[codes] if isinstance(encoded, pd.DataFrame) else encoded[codes]
@@ -712,8 +749,38 @@ class PerValueStringEncoder(TransformerMixin, BaseEstimator):
         return rows
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """The encoder's output names (`<column>_00`, ...)."""
+        """The encoder's output names (`<column>_00`, ...), or the column's name."""
+        if self.encoder_ is None:
+            return np.asarray([self.name_], dtype=object)
         return np.asarray(self.encoder_.get_feature_names_out(), dtype=object)
+
+
+class CategoryCodes(TransformerMixin, BaseEstimator):
+    """Few-valued columns as pandas categoricals (at most `max_categories` per column, the most
+    frequent; values unseen in training and missing values become missing), for a model that
+    splits on categories itself instead of one one-hot input per value."""
+
+    def __init__(self, max_categories: int = 255) -> None:
+        self.max_categories = max_categories
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CategoryCodes:
+        """The categories of each column."""
+        self.columns_ = [str(c) for c in X.columns]
+        self.categories_ = {
+            str(c): _frequent(X[c].dropna(), self.max_categories) for c in X.columns
+        }
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each column as a categorical of its fitted categories."""
+        return pd.DataFrame(
+            {str(c): _categorical(X[c], self.categories_[str(c)]) for c in X.columns},
+            index=X.index,
+        )
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The input column names."""
+        return np.asarray(self.columns_, dtype=object)
 
 
 def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
@@ -733,13 +800,11 @@ def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
         raise DataError("the schema has no feature columns: nothing to train on")
     transformers: list[tuple[str, Any, Any]] = []
     if groups["numeric"]:
-        impute = SimpleImputer(strategy="median", keep_empty_features=True)
-        steps = [("impute", impute), ("scale", StandardScaler())]
+        steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
         transformers.append(("numeric", Pipeline(steps), groups["numeric"]))
     if groups["onehot"]:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        impute = SimpleImputer(strategy="most_frequent", keep_empty_features=True)
-        steps = [("impute", impute), ("encode", encoder)]
+        steps = [("impute", SimpleImputer(strategy="most_frequent")), ("encode", encoder)]
         transformers.append(("categorical", Pipeline(steps), groups["onehot"]))
     for position, column in enumerate(groups["text"]):
         transformers.append((f"text_{position}", PerValueStringEncoder(), column))
@@ -756,32 +821,25 @@ def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     return ColumnTransformer(transformers, verbose_feature_names_out=len(names) != len(set(names)))
 
 
-def with_native_categories(preprocessor: ColumnTransformer) -> tuple[ColumnTransformer, list[int]]:
+def with_native_categories(preprocessor: ColumnTransformer) -> ColumnTransformer:
     """A copy of `preprocessor` (from build_preprocessor) for a model that splits on categories
-    itself (histogram gradient boosting): the one-hot columns come out as one code per column
-    (0, 1, ...; a value unseen in training becomes missing; at most 255 codes, the rarest
-    values grouped) instead of one input per value. Returns the copy and the positions of those
-    columns among the model inputs.
+    itself (histogram gradient boosting, `categorical_features="from_dtype"`): its output is a
+    DataFrame in which the few-valued categories, and text columns of at most
+    NATIVE_MAX_CATEGORIES distinct values, are one pandas categorical each instead of a one-hot
+    input per value or TEXT_COMPONENTS text inputs.
 
     Far fewer model inputs: a boosting fit costs in proportion to them.
     """
     copy = clone(preprocessor)
-    transformers, positions, position = [], [], 0
+    transformers = []
     for name, transformer, columns in copy.transformers:
         if name == "categorical":
-            encoder = OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=np.nan, max_categories=255
-            )
-            transformer = Pipeline([("impute", transformer.steps[0][1]), ("encode", encoder)])
-            positions = list(range(position, position + len(columns)))
-        elif positions == [] and name != "numeric":
-            break  # categorical columns come right after the numeric ones, or not at all
-        position += len(columns)
+            transformer = CategoryCodes(max_categories=NATIVE_MAX_CATEGORIES)
+        elif isinstance(transformer, PerValueStringEncoder):
+            transformer = clone(transformer).set_params(categories_up_to=NATIVE_MAX_CATEGORIES)
         transformers.append((name, transformer, columns))
-    if not positions:
-        return copy, []
-    copy.transformers = transformers + copy.transformers[len(transformers) :]
-    return copy, positions
+    copy.transformers = transformers
+    return copy.set_output(transform="pandas")
 
 
 # ---------------------------------------------------------------- leakage

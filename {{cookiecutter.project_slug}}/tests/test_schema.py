@@ -337,6 +337,9 @@ def test_category_keys_are_computed_per_distinct_value_and_equal_the_value_by_va
         "category": pd.Series(["x", "y", None, "x"] * 10, dtype="category"),
         "bool": pd.Series([True, False] * 20),
         "objects": pd.Series([True, 1, 1.0, "1", None, 2.5] * 5, dtype=object),
+        "words as objects": pd.Series(["a", "b", None, "a"] * 10, dtype=object),
+        "flags and numbers": pd.Series([True, 1.0, None, 0.0, False] * 4, dtype=object),
+        "whole floats as objects": pd.Series([1.0, 2.0, np.nan, 1.5] * 5, dtype=object),
     }
     for kind, column in columns.items():
         keyed = keys(column)
@@ -344,3 +347,4 @@ def test_category_keys_are_computed_per_distinct_value_and_equal_the_value_by_va
         assert [None if pd.isna(v) else v for v in keyed] == expected, kind
         assert keyed.dtype == object and keyed.index.equals(column.index), kind
     assert list(keys(columns["objects"]).head(4)) == ["True", "1", "1", "1"]
+    assert list(keys(columns["flags and numbers"]).head(5)) == ["True", "1", np.nan, "0", "False"]

@@ -113,10 +113,10 @@ def _categorical(series: pd.Series, categories: Sequence[Any]) -> tuple[pd.Serie
     """
     lookup = {_key(c): c for c in categories}
     present = series.notna()
-    keys = series[present].map(_key)
-    known = keys.isin(lookup.keys())
+    keyed = keys(series[present])
+    known = keyed.isin(lookup.keys())
     values = pd.Series(np.nan, index=series.index, dtype=object)
-    values[present] = keys.where(~known, keys.map(lookup)).astype(object)
+    values[present] = keyed.where(~known, keyed.map(lookup)).astype(object)
     unseen = pd.Series(False, index=series.index)
     unseen[present] = ~known
     return values, unseen

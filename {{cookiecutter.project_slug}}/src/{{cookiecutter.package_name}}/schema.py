@@ -68,11 +68,15 @@ def _key(value: Any) -> str:
 def keys(values: pd.Series) -> pd.Series:
     """`_key` of every value, missing values left missing (NaN); object dtype.
 
-    Computed once per distinct value when the column holds one kind of value (numbers, text,
-    categories): a million rows of a few hundred categories cost a few hundred calls. A column of
-    Python objects is keyed value by value (True and 1 are equal as objects, not as keys)."""
+    Computed once per distinct value: a million rows of a few hundred categories cost a few
+    hundred calls. A column mixing kinds of Python objects is keyed value by value (True and 1
+    are equal as objects, not as keys)."""
     values = pd.Series(values)
-    if values.dtype == object:
+    mixed = values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "mixed",
+        "mixed-integer",
+    )
+    if mixed:
         return values.map(_key, na_action="ignore").astype(object)
     codes, uniques = pd.factorize(values)
     mapped = np.array([_key(v) for v in uniques] + [np.nan], dtype=object)

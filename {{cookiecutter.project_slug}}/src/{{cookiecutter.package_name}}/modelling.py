@@ -192,10 +192,11 @@ def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
     Histogram gradient boosting gets categories (and text of few distinct values) as one pandas
     categorical each and splits on them natively (`preparation.with_native_categories`), not
     one input per value."""
-    preprocess = clone(preprocessor)
-    if isinstance(estimator, NATIVE_CATEGORIES) and isinstance(preprocess, ColumnTransformer):
-        preprocess = with_native_categories(preprocess)
+    if isinstance(estimator, NATIVE_CATEGORIES) and isinstance(preprocessor, ColumnTransformer):
         estimator.set_params(categorical_features="from_dtype")
+        preprocess = with_native_categories(preprocessor)  # a copy, adapted
+    else:
+        preprocess = clone(preprocessor)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 

@@ -245,7 +245,8 @@ def test_candidates_are_built_seeded_with_small_grids(problem_type: str) -> None
 @pytest.mark.parametrize("problem_type", ["classification", "regression"])
 def test_candidates_bound_their_cost_on_many_rows(problem_type: str) -> None:
     specs = modelling.CANDIDATES[problem_type]
-    assert specs["random_forest"].factory(0, 1000).max_samples is None
+    assert specs["random_forest"].factory(0, 1000).max_samples == modelling.TREE_SHARE
+    assert specs["random_forest"].factory(0, 1).max_samples == modelling.TREE_SHARE
     many = specs["random_forest"].factory(0, 2_000_000)
     assert many.max_samples * 2_000_000 == pytest.approx(modelling.TREE_ROWS)
     assert specs["hist_gradient_boosting"].factory(0, 10).early_stopping == "auto"
@@ -328,7 +329,11 @@ def test_cross_validation_equals_scikit_learn_and_prints_a_line_per_model(
         "n_scores",
     ]
     assert list(table["model"]) == ["logistic_regression", "baseline"]  # best first
-    assert (table["n_scores"] == 6).all()
+    # The baseline is far below on the first repeat's folds: the race runs it on no other.
+    assert table.set_index("model")["n_scores"].to_dict() == {
+        "logistic_regression": 6,
+        "baseline": 3,
+    }
     spec = modelling.CANDIDATES["classification"]["logistic_regression"]
     reference = cross_validate(
         modelling.make_pipeline(preprocessor, spec.factory(0, len(y))),
@@ -344,7 +349,68 @@ def test_cross_validation_equals_scikit_learn_and_prints_a_line_per_model(
     assert modelling.select_best(table, task=task) == "logistic_regression"
     out = capsys.readouterr().out
     assert "cross-validating 2 models x 6 folds" in out
-    assert "  logistic_regression: roc_auc 0." in out and "  baseline: roc_auc 0.5000" in out
+    assert "  logistic_regression: roc_auc 0." in out
+    assert "  baseline: roc_auc 0.5000 ± 0.0000" in out
+    assert "(first repeat only: below logistic_regression on its folds, p = " in out
+
+
+@pytest.mark.parametrize(
+    ("loader", "problem_type", "metric", "candidates"),
+    [
+        (datasets.load_breast_cancer, "classification", "roc_auc", ["logistic_regression"]),
+        (datasets.load_wine, "classification", "balanced_accuracy", ["random_forest"]),
+        (datasets.load_diabetes, "regression", "rmse", ["ridge", "random_forest"]),
+    ],
+)
+def test_repeats_are_raced_a_clear_loser_runs_the_first_repeat_only(
+    loader, problem_type: str, metric: str, candidates: list[str]
+) -> None:
+    """Each model's first-repeat scores are scikit-learn's on those folds; those clearly worse
+    than the best's (paired t-test) stop there, the others run every repeat and equal
+    scikit-learn's cross-validation on all folds."""
+    frame = loader(as_frame=True).frame
+    X, y = preparation.xy(frame, "target")
+    feature_schema = schema.infer_schema(frame, "target", problem_type)
+    preprocessor = preparation.build_preprocessor(feature_schema)
+    task = _task(problem_type, metric, y)
+    table = modelling.cross_validate_candidates(
+        X, y, task=task, preprocessor=preprocessor, candidates=candidates,
+        folds=3, repeats=2, seed=0,
+    ).set_index("model")  # fmt: skip
+    splits = modelling._repeated_splits(X, y, task, 3, 2, 0)
+    scoring = metrics.make_scorer(task.metric)
+    rows = len(splits[0][0])
+    models = {"baseline": modelling.baseline_model(problem_type)}
+    models |= {n: modelling.CANDIDATES[problem_type][n].factory(0, rows) for n in candidates}
+
+    def scores(name: str, folds: list) -> np.ndarray:
+        pipeline = modelling.make_pipeline(preprocessor, models[name])
+        raw = cross_validate(pipeline, X, y, cv=folds, scoring=scoring)["test_score"]
+        return metrics.to_metric_units(task.metric, raw)
+
+    first = {name: scores(name, splits[:3]) for name in models}
+    best = min(first, key=lambda n: modelling._ranking_key(first[n].mean(), task))
+    for name in models:
+        p_value = modelling.clearly_worse(first[name], first[best], task=task)
+        raced_out = p_value is not None and p_value < modelling.RACE_P_VALUE
+        expected = first[name] if raced_out else scores(name, splits)
+        assert table.loc[name, "n_scores"] == len(expected), name
+        assert table.loc[name, "score_mean"] == pytest.approx(expected.mean()), name
+    assert table.loc["baseline", "n_scores"] == 3  # the baseline is a clear loser on all three
+    assert table.loc[best, "n_scores"] == 6
+
+
+def test_clearly_worse_follows_the_metrics_direction_and_refuses_what_it_cannot_judge() -> None:
+    y = pd.Series([0, 1] * 5, name="y")
+    auc, rmse = _task("classification", "roc_auc", y), _task("regression", "rmse", y * 1.5)
+    low, high = np.array([0.70, 0.72, 0.69]), np.array([0.90, 0.93, 0.91])
+    assert modelling.clearly_worse(low, high, task=auc) < 0.01  # lower AUC: worse
+    assert modelling.clearly_worse(high, low, task=auc) > 0.99
+    assert modelling.clearly_worse(high, low, task=rmse) < 0.01  # higher error: worse
+    assert modelling.clearly_worse(low, low + 0.1, task=auc) == 0.0  # the same gap on each fold
+    assert modelling.clearly_worse(low, low, task=auc) == 1.0
+    assert modelling.clearly_worse(np.array([0.7, np.nan, 0.7]), high, task=auc) is None
+    assert modelling.clearly_worse(low[:1], high[:1], task=auc) is None
 
 
 def test_multiclass_text_labels_are_cross_validated_stratified(wine) -> None:

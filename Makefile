@@ -36,7 +36,7 @@ test: setup  ## Run the template's tests (bakes projects, runs their tests and p
 	$(BIN)/cookiecutter --no-input --output-dir $(TEST_DIR) .
 	$(MAKE) -C $(TEST_PROJECT) setup
 	# Test tool of the integration group only (two workers; not a dependency of the project).
-	$(BIN)/uv pip install --quiet --python $(TEST_PROJECT)/.venv/bin/python "pytest-xdist>=3.6"
+	$(BIN)/uv pip install --quiet --python $(TEST_PROJECT)/.venv/bin/python "pytest-xdist>=3.8"
 	CRISP_TEST_PROJECT=$(CURDIR)/$(TEST_PROJECT) $(BIN)/python tests/run.py $(PYTEST_ARGS)
 
 lint: setup  ## Lint the template's own Python (hooks, tests, bench)

@@ -46,7 +46,11 @@ def workers(python: Path) -> list[str]:
     real-table tests hold a test class per project copy. (Not `loadgroup`: pytest-xdist 3.8 marks
     groups by rewriting `item._nodeid`, which pytest 9.2 no longer reads.)"""
     found = subprocess.run([str(python), "-c", "import xdist"], capture_output=True, check=False)
-    return ["-n", str(INTEGRATION_WORKERS), "--dist", "loadscope"] if found.returncode == 0 else []
+    if found.returncode != 0:
+        return []
+    # In the order tests/integration/conftest.py gives, the longest scopes first (not xdist's
+    # own order, by number of tests).
+    return ["-n", str(INTEGRATION_WORKERS), "--dist", "loadscope", "--no-loadscope-reorder"]
 
 
 def commands(project: Path, extra: list[str]) -> dict[str, list[str]]:

@@ -35,3 +35,30 @@ def run_phase_dir(tmp_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CRISP_RUN_DIR", str(run_dir))
     monkeypatch.setenv("CRISP_PHASE", "01_data_understanding")
     return run_dir / "01_data_understanding"
+
+
+# The integration group's longest test scopes (a module, or a class of the real-table tests), as
+# `make test --durations` measured them: started first, so that two xdist workers end together
+# rather than one running the longest scope alone at the end. tests/run.py turns off xdist's own
+# reordering (by number of tests) so that this order holds.
+LONGEST_FIRST = (
+    "test_project_setup.py",
+    "runner/test_reliability.py",
+    "runner/test_kernel_figures.py",
+    "tables/test_real_tables.py",
+    "runner/test_jupyter_server.py",
+    "runner/test_reports_in_browser.py",
+    "runner/test_airflow_export.py",
+    "runner/test_runner.py",
+    "tables/test_switch_data.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest scopes first (LONGEST_FIRST), the others after them in their usual order."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), 99)
+
+    items.sort(key=rank)  # stable: within a rank, collection order

@@ -7,6 +7,7 @@ per session, and to find the processes a run left behind.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -107,22 +108,37 @@ def wait(started: Started, timeout: float = 600) -> subprocess.CompletedProcess[
 
 
 def trained(factory: pytest.TempPathFactory) -> Path:
-    """Root of a project copy on which the pipeline ran up to deployment (v0001 promoted)."""
+    """Root of a project copy on which the pipeline ran up to deployment (v0001 promoted).
+
+    Trained once per test session: under pytest-xdist the first worker that needs it trains it,
+    the others wait for it (a lock file) and share it. Treat it as read-only (copy_of_trained)."""
     global _trained
     if _trained is None:
-        root = factory.mktemp("trained") / "project"
-        root.mkdir()
-        for name in COPIED:
-            source = PROJECT / name
-            if source.is_dir():
-                ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
-                shutil.copytree(source, root / name, ignore=ignore)
-            else:
-                shutil.copy2(source, root / name)
-        result = crisp(root, "run", *SMALL_RUN, "--to", "05_deployment")
-        assert result.returncode == 0, result.stdout + result.stderr
-        _trained = root
+        shared = factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            shared = shared.parent  # the session's folder, above each worker's own
+        folder, done = shared / "trained", shared / "trained.done"
+        with (shared / "trained.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not done.is_file():
+                shutil.rmtree(folder, ignore_errors=True)  # a worker's failed attempt
+                _train(folder / "project")
+                done.touch()
+        _trained = folder / "project"
     return _trained
+
+
+def _train(root: Path) -> None:
+    root.mkdir(parents=True)
+    for name in COPIED:
+        source = PROJECT / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+            shutil.copytree(source, root / name, ignore=ignore)
+        else:
+            shutil.copy2(source, root / name)
+    result = crisp(root, "run", *SMALL_RUN, "--to", "05_deployment")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def copy_of_trained(factory: pytest.TempPathFactory, name: str) -> Path:

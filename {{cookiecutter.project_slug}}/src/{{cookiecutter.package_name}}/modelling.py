@@ -50,11 +50,11 @@ BASELINE = "baseline"
 # 10-20. Half-size samples cost 40% less than full ones for the same cross-validated score
 # (breast_cancer, wine, iris, digits, diabetes: within one standard deviation of each other).
 TREE_SHARE = 0.5
+TREE_ROWS = 100_000
 # Cross-validation repeats after the first skip a model worse than the best on the first repeat's
 # folds at this one-sided significance (paired t-test): on many rows the second repeat of a clear
 # loser is most of the selection's cost.
 RACE_P_VALUE = 0.01
-TREE_ROWS = 100_000
 
 
 class ModellingError(ValueError):

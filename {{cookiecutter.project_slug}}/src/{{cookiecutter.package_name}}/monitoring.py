@@ -538,11 +538,8 @@ def model_report(
         reason = unavailable or "no production model yet (phase 05 promotes one)"
         report["notes"].append(f"Prediction drift and performance not computed: {reason}.")
         return report
-    if len(reference) > REFERENCE_PREDICTION_ROWS:  # sampled before checking: fewer rows to check
-        report["notes"].append(
-            f"Prediction drift: the reference is the model's output on a sample of "
-            f"{REFERENCE_PREDICTION_ROWS:,} of the {len(reference):,} training rows."
-        )
+    reference_rows = len(reference)
+    if reference_rows > REFERENCE_PREDICTION_ROWS:  # sampled before checking: fewer rows to check
         reference = reference.sample(n=REFERENCE_PREDICTION_ROWS, random_state=0)
     try:
         X_reference, _ = prediction.validate_input(reference, schema)
@@ -553,6 +550,11 @@ def model_report(
             f"current data ({exc})."
         )
         return report
+    if reference_rows > REFERENCE_PREDICTION_ROWS:
+        report["notes"].append(
+            f"Prediction drift: the reference is the model's output on a sample of "
+            f"{REFERENCE_PREDICTION_ROWS:,} of the {reference_rows:,} training rows."
+        )
     ref_pred, ref_score = evaluation.predict_scores(model, X_reference, task)
     cur_pred, cur_score = evaluation.predict_scores(model, X_current, task)
     report["prediction_drift"] = prediction_drift(

@@ -59,6 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::", 1)[0]
-        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), 99)
+        listed = (i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name))
+        return next(listed, len(LONGEST_FIRST))  # unlisted: after the listed ones
 
     items.sort(key=rank)  # stable: within a rank, collection order

@@ -442,6 +442,24 @@ def test_compact_dtypes_keep_every_value():
     assert data.plain_dtypes(small)["level"].tolist() == ["a", "b", "a", "a"]
 
 
+def test_compact_dtypes_check_every_value_of_a_long_column():
+    """Beyond the probe of data.FLOAT32_PROBE values: one value the probe skips still decides."""
+    rows = 20 * data.FLOAT32_PROBE + 7
+    values = np.round(np.random.default_rng(0).uniform(0, 100, rows), 2)
+    hidden = values.copy()
+    hidden[1] = 12.3456789  # needs float64; the strided probe skips position 1
+    deeper = values.copy()
+    deeper[1] = 12.345  # three decimals where the probe saw two: still float32-safe
+    frame = pd.DataFrame({"two_decimals": values, "hidden": hidden, "deeper": deeper})
+    small = data.compact_dtypes(frame)
+    assert small.dtypes.astype(str).to_dict() == {
+        "two_decimals": "float32",
+        "hidden": "float64",
+        "deeper": "float32",
+    }
+    np.testing.assert_array_equal(small["deeper"].astype("float64").round(3), deeper)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_streaming_counts_every_row_and_samples_a_few(tmp_project, suffix):
     frame = public_tables.table("breast_cancer")

@@ -475,19 +475,43 @@ def infinite_notes(counts: dict[str, int]) -> list[str]:
     return [f"column '{c}': {n} infinite values read as missing" for c, n in counts.items()]
 
 
+FLOAT32_PROBE = 10_000  # values checked first: most columns that fail, fail on these
+
+
 def _float32_safe(values: np.ndarray) -> bool:
-    """True when float32 keeps every value as written (at most 6 significant digits)."""
+    """True when float32 keeps every value as written (at most 6 significant digits).
+
+    A strided probe of the values is checked first: what it needs (decimals) all values need,
+    so the whole column is checked from there, once in the usual case."""
     present = values[~np.isnan(values)]
     if present.size == 0:
         return True
     if np.abs(present).max() >= 1e7:
         return False
-    single = present.astype("float32").astype("float64")
-    for decimals in range(7):
-        rounded = np.round(present, decimals)
-        if np.array_equal(rounded, present) or np.allclose(rounded, present, rtol=0, atol=1e-12):
-            return bool(np.allclose(np.round(single, decimals), rounded, rtol=0, atol=1e-12))
-    return False
+    start = 0
+    if present.size > FLOAT32_PROBE:
+        probe = present[:: present.size // FLOAT32_PROBE]
+        start = _decimals_needed(probe)
+        if start is None or not _float32_keeps(probe, start):
+            return False
+    decimals = _decimals_needed(present, start)
+    return decimals is not None and _float32_keeps(present, decimals)
+
+
+def _decimals_needed(values: np.ndarray, start: int = 0) -> int | None:
+    """The fewest decimals (from `start`, at most 6) that write every value; None if more."""
+    for decimals in range(start, 7):
+        rounded = np.round(values, decimals)
+        if np.array_equal(rounded, values) or np.allclose(rounded, values, rtol=0, atol=1e-12):
+            return decimals
+    return None
+
+
+def _float32_keeps(values: np.ndarray, decimals: int) -> bool:
+    """True when `values`, through float32 and rounded to `decimals`, come back as written."""
+    single = values.astype("float32").astype("float64")
+    rounded = np.round(values, decimals)
+    return bool(np.allclose(np.round(single, decimals), rounded, rtol=0, atol=1e-12))
 
 
 def compact_dtypes(df: pd.DataFrame, skip: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -854,14 +854,15 @@ def leakage_checks(
 ) -> dict[str, Any]:
     """Target among the features, and rows (on feature columns) shared between splits."""
     columns = [c for c in feature_columns if c != target]
-    train = set(_row_hashes(splits["train"], columns))
+    # Arrays, not Python sets: isin then looks the hashes up in a hash table of its own.
+    train = _row_hashes(splits["train"], columns).to_numpy()
     valid_hashes = _row_hashes(splits["valid"], columns)
     test_hashes = _row_hashes(splits["test"], columns)
     return {
         "target_in_features": target in feature_columns,
         "train_test_overlap_rows": int(test_hashes.isin(train).sum()),
         "train_valid_overlap_rows": int(valid_hashes.isin(train).sum()),
-        "valid_test_overlap_rows": int(test_hashes.isin(set(valid_hashes)).sum()),
+        "valid_test_overlap_rows": int(test_hashes.isin(valid_hashes.to_numpy()).sum()),
     }
 
 

@@ -206,19 +206,23 @@ def exclusion_reason(series: pd.Series, stats: ColumnStats | None = None) -> str
     return None
 
 
-def _odd_values(series: pd.Series) -> tuple[pd.Series, pd.Series] | None:
-    """(numbers, mask of odd text) when a text column holds mostly numbers, else None."""
+def _odd_values(series: pd.Series) -> pd.Series | None:
+    """Counts of the odd (non-number) values, most frequent first, when a text column holds
+    mostly numbers; else None. Each distinct value is parsed once."""
     if not _is_text(series):
         return None
-    present = series.dropna().astype(str).str.strip()
-    present = present[present != ""]
-    if present.empty:
+    counts = series.value_counts()
+    counts = counts[counts > 0]  # a categorical's unused categories
+    values = pd.Index(counts.index.astype(str)).str.strip()
+    counts = counts.groupby(values, sort=False).sum()
+    counts = counts[counts.index != ""]
+    if counts.empty:
         return None
-    numbers = pd.to_numeric(present, errors="coerce")
-    share = numbers.notna().mean()
+    numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().to_numpy()
+    share = counts[numbers].sum() / counts.sum()
     if share < MIXED_NUMBER_SHARE or share == 1.0:
         return None
-    return numbers, numbers.isna()
+    return counts[~numbers].sort_values(ascending=False, kind="stable")
 
 
 def _date_format(series: pd.Series) -> str | None:
@@ -228,7 +232,8 @@ def _date_format(series: pd.Series) -> str | None:
     from skrub import ToDatetime
 
     present = series.dropna().astype(str)
-    if present.empty or pd.to_numeric(present, errors="coerce").notna().all():
+    distinct = pd.Series(present.unique())  # each distinct value parsed once
+    if present.empty or pd.to_numeric(distinct, errors="coerce").notna().all():
         return None  # numbers (years such as 2020) stay numbers
     try:
         converter = ToDatetime()
@@ -267,12 +272,9 @@ def plan_columns(
                 continue
         odd = _odd_values(series)
         if odd is not None:
-            present = series.dropna().astype(str).str.strip()
-            present = present[present != ""]
-            counts = present[odd[1].to_numpy()].value_counts()
             plan["mixed"][column] = {
-                "examples": [str(v) for v in counts.index[:EXAMPLES]],
-                "rows": int(counts.sum()),
+                "examples": [str(v) for v in odd.index[:EXAMPLES]],
+                "rows": int(odd.sum()),
                 "handling": mixed_columns,
             }
             if mixed_columns == "missing":

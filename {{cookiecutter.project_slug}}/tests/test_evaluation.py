@@ -13,7 +13,7 @@ from sklearn import datasets
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from {{ cookiecutter.package_name }} import data, evaluation, metrics, modelling, parallel, preparation, schema
+from {{ cookiecutter.package_name }} import data, evaluation, metrics, modelling, preparation, schema
 from {{ cookiecutter.package_name }}.metrics import Task
 
 
@@ -313,15 +313,33 @@ def test_importance_table_ranks_the_raw_columns(regressor) -> None:
     assert table.set_index("feature").loc["pure_noise", "importance_mean"] == 0
 
 
-def test_importance_is_the_same_in_parallel(regressor, monkeypatch) -> None:
-    model, X, y, task = regressor
-    alone = evaluation.importance_table(model, X, y, task=task, seed=0, n_repeats=2)
-    monkeypatch.setattr(evaluation, "PARALLEL_IMPORTANCE_ROWS", 100)  # the 500 rows go parallel
-    two = parallel.Compute(n_jobs=2)
-    in_parallel = evaluation.importance_table(
-        model, X, y, task=task, seed=0, n_repeats=2, compute=two
+@pytest.mark.parametrize("fitted", ["regressor", "iris"])
+def test_importance_does_not_depend_on_how_the_copies_are_batched(
+    fitted, request, monkeypatch
+) -> None:
+    model, X, y, task = request.getfixturevalue(fitted)
+    together = evaluation.importance_table(model, X, y, task=task, seed=0, n_repeats=3)
+    monkeypatch.setattr(evaluation, "IMPORTANCE_BATCH_ROWS", 1)  # a prediction per column
+    apart = evaluation.importance_table(model, X, y, task=task, seed=0, n_repeats=3)
+    pd.testing.assert_frame_equal(together, apart)
+
+
+def test_importance_agrees_with_scikit_learns_permutation_importance(iris) -> None:
+    """Same estimand as sklearn.inspection.permutation_importance (other shuffles): the means
+    agree within their standard errors, on the three-class iris table (probability matrices)."""
+    from sklearn.inspection import permutation_importance
+
+    model, X, y, task = iris
+    repeats = 30
+    ours = evaluation.importance_table(model, X, y, task=task, seed=0, n_repeats=repeats)
+    theirs = permutation_importance(
+        model, X, y, scoring=metrics.make_scorer(task.metric), n_repeats=repeats, random_state=1
     )
-    pd.testing.assert_frame_equal(alone, in_parallel)
+    ours = ours.set_index("feature").loc[[str(c) for c in X.columns]]
+    error = np.sqrt((ours["importance_std"] ** 2 + theirs["importances_std"] ** 2) / repeats)
+    gap = (ours["importance_mean"] - theirs["importances_mean"]).abs()
+    assert (gap <= 5 * error + 1e-3).all(), pd.DataFrame({"gap": gap, "error": error})
+    assert ours["importance_mean"].idxmax() == X.columns[np.argmax(theirs["importances_mean"])]
 
 
 CRITERIA = {

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
@@ -25,8 +25,9 @@ UNDEFINED = "undefined"
 # Float rounding must not decide a gate: 0.805 - 0.005 is not "worse than" 0.8.
 EPS = 1e-9
 MAX_SLICE_VALUES = 10  # numeric slice columns with more distinct values are cut into quartiles
-# Permutation importance on fewer rows finishes before local worker processes would have started.
-PARALLEL_IMPORTANCE_ROWS = 2000
+# Permutation importance predicts its shuffled copies of the data in batches of about this many
+# rows (one call's overhead per batch, every core in each; memory stays bounded).
+IMPORTANCE_BATCH_ROWS = 200_000
 
 
 # The params keys behind each success criterion, named when a criterion fails.
@@ -304,31 +305,77 @@ def importance_table(
     compute: Compute = LOCAL,
 ) -> pd.DataFrame:
     """Permutation importance of each raw input column: how much the primary metric worsens
-    when the column is shuffled (metric units, larger = more important); most important first.
-    Columns are permuted in parallel on `compute` (locally only from PARALLEL_IMPORTANCE_ROWS
-    rows on: the result is the same either way)."""
-    if compute.kind == "local" and len(X) < PARALLEL_IMPORTANCE_ROWS:
-        compute = LOCAL
-    with compute.parallel():
-        result = permutation_importance(
-            model,
-            X,
-            y,
-            scoring=metrics_.make_scorer(task.metric),
-            n_repeats=n_repeats,
-            random_state=seed,
-            n_jobs=compute.jobs,
-        )
+    when the column is shuffled (metric units, larger = more important, the mean and standard
+    deviation over `n_repeats` shuffles); most important first.
+
+    The shuffled copies of X are stacked and predicted in batches of about IMPORTANCE_BATCH_ROWS
+    rows: a pipeline's cost per call (validation, preprocessing) is paid once per batch rather
+    than once per shuffle, and a batch uses every core. Batches run here, or on the cluster when
+    `compute` is Dask; the result is the same either way.
+    """
+    y = np.asarray(y)
+    reference = _score_or_nan(model, X, y, task)
+    seeds = np.random.default_rng(seed).integers(2**32, size=X.shape[1])
+    per_batch = max(1, IMPORTANCE_BATCH_ROWS // max(1, len(X) * n_repeats))
+    batches = [
+        list(range(first, min(first + per_batch, X.shape[1])))
+        for first in range(0, X.shape[1], per_batch)
+    ]
+    if compute.kind == "dask":
+        with compute.parallel():
+            results = Parallel(n_jobs=compute.jobs)(
+                delayed(_shuffled_scores)(model, X, y, task, columns, seeds, n_repeats)
+                for columns in batches
+            )
+    else:
+        results = [_shuffled_scores(model, X, y, task, c, seeds, n_repeats) for c in batches]
+    scores = np.vstack(results)  # one row per column, one value per shuffle
+    sign = 1.0 if task.metric.greater_is_better else -1.0
+    drops = sign * (reference - scores)
     table = pd.DataFrame(
         {
             "feature": [str(c) for c in X.columns],
-            "importance_mean": result["importances_mean"],
-            "importance_std": result["importances_std"],
+            "importance_mean": drops.mean(axis=1),
+            "importance_std": drops.std(axis=1),
         }
     )
     return table.sort_values("importance_mean", ascending=False, kind="stable").reset_index(
         drop=True
     )
+
+
+def _shuffled_scores(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: Task,
+    columns: list[int],
+    seeds: np.ndarray,
+    n_repeats: int,
+) -> np.ndarray:
+    """The metric on X with column `c` shuffled (its own seed), `n_repeats` times for each c in
+    `columns` (positions): all of them from one prediction. Shape (len(columns), n_repeats)."""
+    rows = len(X)
+    copies = pd.concat([X] * (len(columns) * n_repeats), ignore_index=True)
+    for block, column in enumerate(columns):
+        rng = np.random.default_rng(seeds[column])
+        order = np.concatenate([rng.permutation(rows) for _ in range(n_repeats)])
+        values = X.iloc[:, column].take(order).to_numpy()
+        start = block * n_repeats * rows
+        copies.iloc[start : start + n_repeats * rows, column] = values
+    y_pred, y_score = predict_scores(model, copies, task)
+    labels = _labels(model, task)
+    scores = np.empty(len(columns) * n_repeats)
+    for copy in range(len(scores)):  # copies in order: column by column, shuffle by shuffle
+        part = slice(copy * rows, (copy + 1) * rows)
+        y_score_part = None if y_score is None else y_score[part]
+        scores[copy] = metrics_.score(task.metric, y, y_pred[part], y_score_part, labels)
+    return scores.reshape(len(columns), n_repeats)
+
+
+def _score_or_nan(model: Any, X: pd.DataFrame, y: Any, task: Task) -> float:
+    value = _score(model, X, y, task)
+    return float("nan") if value is None else value
 
 
 def criteria_results(

@@ -11,6 +11,7 @@ import pytest
 from sklearn import datasets
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
@@ -259,10 +260,12 @@ def test_baseline_and_pipeline(classification) -> None:
     with pytest.raises(ValueError, match="problem_type"):
         modelling.baseline_model("clustering")
     preprocessor = preparation.build_preprocessor(feature_schema)
-    pipeline = modelling.make_pipeline(preprocessor, DummyClassifier())
+    pipeline = modelling.make_pipeline(preprocessor, LogisticRegression())
     assert isinstance(pipeline, Pipeline)
     assert list(pipeline.named_steps) == ["preprocess", "model"]
     assert pipeline.named_steps["preprocess"] is not preprocessor
+    # The baseline predicts from the target alone: no preprocessing to run, in CV or alone.
+    assert list(modelling.make_pipeline(preprocessor, DummyClassifier()).named_steps) == ["model"]
 
 
 # ---------------------------------------------------------------- the selection sample

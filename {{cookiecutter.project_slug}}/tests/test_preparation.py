@@ -305,7 +305,8 @@ def test_preprocessor_encodes_every_kind_of_column_inside_one_saved_pipeline(tmp
 def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_type):
     """Histogram gradient boosting gets each category column, and each text column of few
     distinct values, as one categorical input (not one per value, not 30 text inputs), while a
-    text column of many values keeps its text encoding; unseen values are predicted; the saved
+    text column of many values keeps its text encoding; numbers pass through unscaled, missing
+    ones missing (the model learns where they go); unseen values are predicted; the saved
     pipeline loads and predicts the same."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -313,6 +314,7 @@ def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_ty
 
     frame = pd.concat([_hostile_iris()] * 2, ignore_index=True)
     frame["remark"] = [f"remark {i % 280}" for i in range(len(frame))]  # 280 values > 255
+    frame.loc[[3, 50], "größe des blatts. (cm)"] = np.nan
     target = "target"
     if problem_type == "regression":
         frame = frame.drop(columns="target").rename(columns={"petal width (cm)": "target"})
@@ -333,6 +335,9 @@ def test_gradient_boosting_splits_on_categories_natively(tmp_project, problem_ty
     assert categorical == ["member", "site"]  # 60 sites <= 255: one input
     assert "remark" not in inputs and "remark_00" in inputs  # 280 remarks > 255: text inputs
     assert inputs == [str(n) for n in preprocessor.fit(X).get_feature_names_out()]
+    numbers = model[0].transform(X)["größe des blatts. (cm)"]
+    assert numbers.isna().sum() == 2
+    np.testing.assert_array_equal(numbers.dropna(), X["größe des blatts. (cm)"].dropna())
     unseen = X.head(3).assign(member="perhaps", site="site 999")
     assert len(model.predict(unseen)) == 3
     path = artifacts.save_model(tmp_project / "model.skops", model, {})

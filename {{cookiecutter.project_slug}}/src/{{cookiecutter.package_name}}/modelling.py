@@ -199,7 +199,10 @@ def make_pipeline(preprocessor: Any, estimator: BaseEstimator) -> Pipeline:
 
     Histogram gradient boosting gets categories (and text of few distinct values) as one pandas
     categorical each and splits on them natively (`preparation.with_native_categories`), not
-    one input per value."""
+    one input per value. The baseline, which predicts from the target alone, gets no
+    preprocessing (as in `fit_baseline`)."""
+    if isinstance(estimator, DummyClassifier | DummyRegressor):
+        return Pipeline([("model", estimator)])
     if isinstance(estimator, NATIVE_CATEGORIES) and isinstance(preprocessor, ColumnTransformer):
         estimator.set_params(categorical_features="from_dtype")
         preprocess = with_native_categories(preprocessor)  # a copy, adapted
@@ -212,7 +215,7 @@ def fit_baseline(X: pd.DataFrame, y: pd.Series, *, task: Task) -> Pipeline:
     """The non-ML baseline fitted on `X`, `y`. It predicts from the target alone (the majority
     class, or the mean), so no preprocessing runs: on many rows that would cost as much as
     fitting a model."""
-    return Pipeline([("model", baseline_model(task.problem_type))]).fit(X, y)
+    return make_pipeline(None, baseline_model(task.problem_type)).fit(X, y)
 
 
 def _check_positive(name: str, value: int, minimum: int) -> None:

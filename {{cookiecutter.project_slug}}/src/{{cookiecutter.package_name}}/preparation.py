@@ -826,14 +826,17 @@ def with_native_categories(preprocessor: ColumnTransformer) -> ColumnTransformer
     itself (histogram gradient boosting, `categorical_features="from_dtype"`): its output is a
     DataFrame in which the few-valued categories, and text columns of at most
     NATIVE_MAX_CATEGORIES distinct values, are one pandas categorical each instead of a one-hot
-    input per value or TEXT_COMPONENTS text inputs.
+    input per value or TEXT_COMPONENTS text inputs; numeric columns pass through as they are
+    (the model learns where missing values go, and scaling does not change a tree's splits).
 
     Far fewer model inputs: a boosting fit costs in proportion to them.
     """
     copy = clone(preprocessor)
     transformers = []
     for name, transformer, columns in copy.transformers:
-        if name == "categorical":
+        if name == "numeric":
+            transformer = "passthrough"
+        elif name == "categorical":
             transformer = CategoryCodes(max_categories=NATIVE_MAX_CATEGORIES)
         elif isinstance(transformer, PerValueStringEncoder):
             transformer = clone(transformer).set_params(categories_up_to=NATIVE_MAX_CATEGORIES)

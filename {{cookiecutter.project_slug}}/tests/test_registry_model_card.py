@@ -536,6 +536,11 @@ def test_render_draws_the_figures_and_the_html_embeds_them(problem_type: str) ->
         y_true = rng.choice(labels, 90)
         y_pred = np.where(rng.random(90) < 0.8, y_true, rng.choice(labels, 90))
         context = _context(classes=labels)
+    # Phase 05 predicts the test split only for what the card cannot take from phase 04.
+    assert model_card.needs_predictions(context) is True  # no per-class table from phase 04
+    from_phase_04 = [{"class": 0, "rows": 9, "precision": 1.0, "recall": 1.0, "f1": 1.0}]
+    with_table = {**context, "per_class": from_phase_04}
+    assert model_card.needs_predictions(with_table) is (problem_type == "regression")
     rendered = model_card.render(context, y_true=y_true, y_pred=y_pred)
     card, figures = rendered.markdown(), rendered.figures
     expected = {"metrics.png", "slices.png", "importance.png"}

@@ -606,6 +606,14 @@ class Card:
         return inline_figures(self.markdown(folder), self.figures)
 
 
+def needs_predictions(context: dict[str, Any]) -> bool:
+    """True when `render` needs the test predictions: residuals (regression), or a per-class
+    table the evaluation record lacks. Otherwise the card need not predict the test split."""
+    if context.get("problem_type") == "regression":
+        return True
+    return context.get("problem_type") == "classification" and not context.get("per_class")
+
+
 def render(context: dict[str, Any], y_true: Any = None, y_pred: Any = None) -> Card:
     """The card for `context` with the figures of `figures`; for classification the per-class
     table is added from `y_true` and `y_pred`."""

@@ -445,7 +445,7 @@ def current_performance(
     absent, no row is labelled, or the metric is undefined there (e.g. one class only).
     """
     from . import evaluation
-    from .schema import _key, _python
+    from .schema import _key, _python, keys
 
     metric, target = task.metric.name, task.target
     result: dict[str, Any] = {
@@ -472,15 +472,15 @@ def current_performance(
     classes = getattr(model, "classes_", None)
     if task.classification:
         lookup = {_key(c): _python(c) for c in classes}
-        keys = y_l.map(_key)
-        known = keys.isin(lookup.keys())
+        labels = keys(y_l)  # labelled rows: none missing
+        known = labels.isin(lookup.keys())
         if not known.all():
-            unknown = sorted(set(keys[~known]))[:5]
+            unknown = sorted(set(labels[~known]))[:5]
             left_out = (
                 f"{int((~known).sum())} labelled rows with classes the model does not know "
                 f"({', '.join(unknown)}) left out"
             )
-        y_true = np.asarray(keys[known].map(lookup).tolist())
+        y_true = np.asarray(labels[known].map(lookup).tolist())
         rows = rows[known.to_numpy()]
     else:
         values = pd.to_numeric(y_l, errors="coerce")

@@ -887,7 +887,7 @@ def _as_codes(series: pd.Series, encoding: str) -> np.ndarray:
 def _mapping(x: pd.Series, y: pd.Series, problem_type: str) -> str:
     """'identical', 'one-to-one' or '' for a feature against the target."""
     present = x.notna() & y.notna()
-    xs, ys = x[present].map(_key), y[present].map(_key)
+    xs, ys = keys(x[present]), keys(y[present])
     if len(xs) and (xs == ys).all():
         return "identical"
     if problem_type == "regression":

@@ -613,7 +613,7 @@ def validate_frame(
         elif encoding == "onehot":  # text and dates: unseen values are expected
             known = {_key(c) for c in info.get("categories", [])}
             values = series.dropna()
-            unseen_mask = ~values.map(_key).isin(known)
+            unseen_mask = ~keys(values).isin(known)
             if unseen_mask.any():
                 unseen = sorted({str(v) for v in values[unseen_mask].unique()})
                 problems.append(

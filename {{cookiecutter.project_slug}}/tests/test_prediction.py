@@ -108,7 +108,7 @@ def test_unseen_category_is_predicted_with_a_warning() -> None:
     pd.testing.assert_frame_equal(result, again)
 
 
-def test_a_feature_without_values_is_imputed_and_reported() -> None:
+def test_a_feature_without_values_is_read_as_missing_and_reported() -> None:
     model, train_schema = _fitted("regression")
     frame = _new("regression")
     column = _numeric(train_schema)
@@ -117,7 +117,8 @@ def test_a_feature_without_values_is_imputed_and_reported() -> None:
     result = prediction.predict_frame(model, frame, train_schema, "regression", ["listing_id"])
 
     assert result["prediction"].notna().all()
-    assert f"no values in {column}: imputed from the training data" in result.attrs["warnings"]
+    note = f"no values in {column}: read as missing, which the model handles as in training"
+    assert note in result.attrs["warnings"]
 
 
 def test_missing_key_column_is_reported_not_an_error() -> None:
@@ -142,7 +143,7 @@ def test_missing_feature_columns_are_named() -> None:
 
     assert str(error.value) == (
         f"missing feature columns: {numeric}, {categorical}; add the column(s) under the "
-        "training name (values may be empty: they are imputed)"
+        "training name (values may be empty: the model handles missing values)"
     )
 
 

@@ -3,7 +3,7 @@
 `GET /health`, `GET /metadata` (model version, schema, test metrics) and `POST /predict`, which
 takes one record (`{"tenure_months": 12, ...}`) or a batch (`{"records": [{...}, ...]}`) and answers
 the prediction and, for classifiers, one `proba_<class>` probability per class. The request model
-is generated from the training schema: every feature is required (null allowed, it is imputed);
+is generated from the training schema: every feature is required (null allowed: a missing value);
 numeric features take JSON numbers only (not `"80.5"`, not `true`), whole numbers for features that
 held integers in training (not `12.7`); categories take text (true/false for boolean features);
 text must be valid Unicode; unknown fields are refused. Any bad request body (invalid JSON or
@@ -87,7 +87,7 @@ def is_integer(info: dict[str, Any]) -> bool:
 
 
 def _feature_field(name: str, info: dict[str, Any]) -> tuple[Any, Any]:
-    """(annotation, Field) of one feature: required, null allowed (imputed like in training)."""
+    """(annotation, Field) of one feature: required, null allowed (a missing value)."""
     if info["kind"] == "numeric":
         span = ""
         if info.get("min") is not None:

@@ -9,8 +9,8 @@ How bad input is handled (the same for `crisp predict` and `POST /predict`):
   Text features with many values (encoded as text) and date features take any value, unwarned.
 - a date that cannot be read as one, and words in a numeric column that held a few words in
   training (data_understanding.mixed_columns: missing): read as missing, with a warning.
-- missing values: imputed like in training (median / most frequent); a feature without any value
-  is reported.
+- missing values: handled as in training (imputed by median / most frequent value, or, in gradient
+  boosting, sent down the branch learned for them); a feature without any value is reported.
 - columns that are not features (the target, extra columns): ignored and reported; key columns
   (identifiers such as customer_id) are copied next to the predictions.
 """
@@ -143,7 +143,8 @@ def validate_input(
     if missing:
         raise PredictionInputError(
             f"missing feature column{'s' if len(missing) > 1 else ''}: {_listing(missing)}; "
-            "add the column(s) under the training name (values may be empty: they are imputed)"
+            "add the column(s) under the training name "
+            "(values may be empty: the model handles missing values)"
         )
     errors: list[str] = []
     notes: list[str] = []
@@ -179,7 +180,10 @@ def validate_input(
     if errors:
         raise PredictionInputError("; ".join(errors))
     if empty:
-        notes.append(f"no values in {_listing(empty)}: imputed from the training data")
+        notes.append(
+            f"no values in {_listing(empty)}: read as missing, "
+            "which the model handles as in training"
+        )
     ignored = [
         f"{c} (the target)" if c == schema.get("target") else str(c)
         for c in df.columns

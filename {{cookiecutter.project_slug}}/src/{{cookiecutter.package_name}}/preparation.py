@@ -6,7 +6,7 @@ features into model inputs by their `encoding` (see `schema`): numbers imputed a
 few-valued categories and booleans one-hot encoded, many-valued text by skrub's StringEncoder
 (once per distinct value), dates by skrub's DatetimeEncoder. It is fitted with the model (one saved
 pipeline), on train only. `with_native_categories` adapts it to a model that splits on categories
-itself (histogram gradient boosting).
+itself (histogram gradient boosting), which also takes numbers as they are, missing ones missing.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def _experiment_id(mlflow: Any, root: Path) -> str:
 
 def signature(schema: dict[str, Any]) -> Any:
     """MLflow model signature from a training schema: one optional input column per feature
-    (numbers as double: missing values are imputed), the prediction as output."""
+    (numbers as double: missing values allowed), the prediction as output."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec
     from mlflow.types import Schema as ColumnSchema

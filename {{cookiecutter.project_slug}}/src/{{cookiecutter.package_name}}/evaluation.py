@@ -314,7 +314,8 @@ def importance_table(
     `compute` is Dask; the result is the same either way.
     """
     y = np.asarray(y)
-    reference = _score_or_nan(model, X, y, task)
+    labels = _labels(model, task)
+    reference = metrics_.score(task.metric, y, *predict_scores(model, X, task), labels)
     seeds = np.random.default_rng(seed).integers(2**32, size=X.shape[1])
     per_batch = max(1, IMPORTANCE_BATCH_ROWS // max(1, len(X) * n_repeats))
     batches = [
@@ -371,11 +372,6 @@ def _shuffled_scores(
         y_score_part = None if y_score is None else y_score[part]
         scores[copy] = metrics_.score(task.metric, y, y_pred[part], y_score_part, labels)
     return scores.reshape(len(columns), n_repeats)
-
-
-def _score_or_nan(model: Any, X: pd.DataFrame, y: Any, task: Task) -> float:
-    value = _score(model, X, y, task)
-    return float("nan") if value is None else value
 
 
 def criteria_results(

@@ -22,6 +22,14 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MONITORING_PHASE = "monitoring"
+# Errors a user causes (exit 2, one line), by the module of this package that defines them.
+USER_ERRORS = {
+    "artifacts": ("ArtifactMissingError", "UntrustedModelError"),
+    "data": ("DataError",),
+    "paths": ("PathError",),
+    "prediction": ("PredictionInputError",),
+    "registry": ("RegistryError",),
+}
 
 
 def add_commands(commands: Any) -> dict[str, Any]:
@@ -98,14 +106,6 @@ def add_commands(commands: Any) -> dict[str, Any]:
 
 def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
     """Run the model command `args.command`; user errors become one line on stderr, exit 2."""
-    from crisp.params import ParamsError
-
-    from .artifacts import ArtifactMissingError, UntrustedModelError
-    from .data import DataError
-    from .paths import PathError
-    from .prediction import PredictionInputError
-    from .registry import RegistryError
-
     handlers = {
         "predict": _predict,
         "serve": _serve,
@@ -113,20 +113,25 @@ def dispatch(args: argparse.Namespace, argv: list[str], root: Path) -> int:
         "promote": _promote,
         "rollback": _rollback,
     }
-    user_errors = (
-        ArtifactMissingError,
-        DataError,
-        ParamsError,
-        PathError,
-        PredictionInputError,
-        RegistryError,
-        UntrustedModelError,
-    )
     try:
         return handlers[args.command](args, argv, root)
-    except user_errors as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"crisp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The user-error classes of USER_ERRORS whose modules are imported (one that is not cannot
+    have raised: `crisp monitor` leaves scikit-learn, which registry imports, to its kernel)."""
+    from crisp.params import ParamsError
+
+    found: list[type[Exception]] = [ParamsError]
+    for module, names in USER_ERRORS.items():
+        imported = sys.modules.get(f"{__package__}.{module}")
+        found += [getattr(imported, name) for name in names] if imported else []
+    return tuple(found)
 
 
 def _shown(path: Path) -> str:

@@ -102,6 +102,9 @@ def main() -> int:
         "CRISP_TEST_DATASETS": str(plotly_datasets()),
         "TMPDIR": scratch,
     }
+    # Python writes the .pyc of what it imports, once: the hundreds of processes the tests start
+    # (cookiecutter, cruft, kernels) would otherwise each compile it again.
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     # Stopped (a CI timeout, kill): the groups stop too and the temporary folder goes.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:

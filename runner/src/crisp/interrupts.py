@@ -6,6 +6,7 @@ signal stops the run at once: KeyboardInterrupt, or `Terminated` for SIGTERM. Ev
 (recording a phase's results, committing its outputs, writing the final record and index) a
 signal is only remembered, and raised when the next interruptible block starts. Once the run is
 finishing (`finishing()`), a signal changes nothing: the outcome is decided and being printed.
+A signal that arrives while the main thread imports a module is raised once the import is over.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+# How soon a signal that arrived during an import is delivered again.
+REDELIVER_S = 0.01
+_IMPORT_MACHINERY = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 
 
 class Terminated(KeyboardInterrupt):
@@ -81,8 +86,19 @@ class Interrupts:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
-        if self._open and not self._finishing:
-            self._raise(signum)
+        if not self._open or self._finishing:
+            return
+        if _importing(frame):
+            # Raised inside an import, the interrupt could leave the module's import lock held
+            # (CPython), and a thread importing it next (the report exporter) would wait forever:
+            # the signal comes again once the import is over.
+            threading.Timer(REDELIVER_S, self._redeliver, (signum,)).start()
+            return
+        self._raise(signum)
+
+    def _redeliver(self, signum: int) -> None:
+        if Interrupts._active is self:
+            signal.pthread_kill(threading.main_thread().ident, signum)
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -113,3 +129,12 @@ def handled() -> Iterator[Interrupts]:
         return
     with Interrupts() as interrupts:
         yield interrupts
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside an import (the import machinery is on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename in _IMPORT_MACHINERY:
+            return True
+        frame = frame.f_back
+    return False

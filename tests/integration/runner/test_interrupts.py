@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from crisp.interrupts import Interrupts
 from test_runner import crisp, latest_record, start_sleeping_run
 
 from shared_project import wait_until_gone
@@ -105,3 +107,26 @@ def test_a_run_whose_process_died_is_recorded_as_killed(
     assert crisp("run") == 0
     ran = [p["name"] for p in latest_record(project)["phases"] if p["status"] == "succeeded"]
     assert ran == ["01_middle", "02_late"]
+
+
+def test_ctrl_c_during_an_import_is_raised_once_the_import_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raised inside an import, KeyboardInterrupt can leave the module's import lock held, and
+    the report exporter's thread then waits for it forever (a run hung at Ctrl-C under load)."""
+    (tmp_path / "signalled_while_imported.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nlines = [1] * 1000\nDONE = True\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    raised = threading.Event()
+    with Interrupts() as interrupts, interrupts.interruptible():
+        try:
+            import signalled_while_imported  # noqa: F401
+
+            threading.Event().wait(timeout=60)  # the signal, delivered again, ends this wait
+        except KeyboardInterrupt:
+            raised.set()
+    assert raised.is_set(), "the interrupt was lost"
+    assert sys.modules["signalled_while_imported"].DONE, "the import was cut short"
+    monkeypatch.delitem(sys.modules, "signalled_while_imported")

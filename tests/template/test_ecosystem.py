@@ -90,8 +90,8 @@ def git(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def make_setup(project: Path, with_uv: bool) -> subprocess.CompletedProcess[str]:
-    """`make setup` from scratch with this interpreter as the base Python. It leaves out the
-    byte-compiling of the whole environment (tested on the project `make test` set up): the few
+    """`make setup` (from scratch or again) with this interpreter as the base Python. It leaves
+    out byte-compiling the whole environment (tested on the project `make test` set up): the few
     commands run here write the .pyc files of what they import (`tool_env`)."""
     no_compile = ["UV_COMPILE_BYTECODE=0"] if with_uv else ["PIP_NO_COMPILE=0"]  # pip: "0" = off
     setup = sh(

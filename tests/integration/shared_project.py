@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -59,8 +60,14 @@ def crisp_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "crisp", *args]
 
 
-def crisp(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run `crisp ARGS` on the project at `root`; returns the finished process."""
+def crisp(
+    root: Path,
+    *args: str,
+    timeout: float = 600,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `crisp ARGS` on the project at `root` (`preexec_fn` runs in the child before it
+    starts); returns the finished process."""
     return subprocess.run(
         crisp_command(*args),
         cwd=root,
@@ -69,6 +76,7 @@ def crisp(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedP
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=preexec_fn,
     )
 
 

@@ -32,9 +32,9 @@ def _html_exporter() -> Any:
     """One HTMLExporter for the whole run: building it (templates, filters) is the slow part."""
     global _exporter
     if _exporter is None:
-        from nbconvert import HTMLExporter
+        from .notebook_html import ReportExporter
 
-        _exporter = HTMLExporter(template_name="lab", embed_images=True)
+        _exporter = ReportExporter()
     return _exporter
 
 

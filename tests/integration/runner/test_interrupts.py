@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from crisp.interrupts import Interrupts
+from crisp.kernels.pool import SERVER_LOG_PREFIX
 from test_runner import crisp, latest_record, start_sleeping_run
 
 from shared_project import wait_until_gone
@@ -86,12 +87,17 @@ def test_a_run_whose_process_died_is_recorded_as_killed(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`kill -9` of `crisp run`: its kernels go with it; the next crisp command records the run
-    as killed (run.json and index.html), the phase runs again, nothing waits for the dead run."""
+    as killed (run.json and index.html), the phase runs again, nothing waits for the dead run;
+    the next run removes the fork server log the dead run left in the temporary folder."""
     proc = start_sleeping_run(project)
     run_dir = next(p for p in (project / "reports").glob("2*") if p.is_dir())
     proc.kill()
     proc.communicate(timeout=600)
     assert wait_until_gone(project) == [], "kernels survived their run"
+    temporary = Path(tempfile.gettempdir())
+    (left,) = temporary.glob(f"{SERVER_LOG_PREFIX}{proc.pid}-*.log")
+    live = temporary / f"{SERVER_LOG_PREFIX}{os.getppid()}-of-a-live-run.log"
+    live.write_text("kept while its process lives\n")
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     capsys.readouterr()
     assert crisp("runs") == 0
@@ -107,6 +113,9 @@ def test_a_run_whose_process_died_is_recorded_as_killed(
     assert crisp("run") == 0
     ran = [p["name"] for p in latest_record(project)["phases"] if p["status"] == "succeeded"]
     assert ran == ["01_middle", "02_late"]
+    assert not left.exists(), "the killed run's fork server log is still there"
+    assert live.exists(), "a live run's log was removed"
+    live.unlink()
 
 
 def test_ctrl_c_during_an_import_is_raised_once_the_import_is_over(

@@ -32,6 +32,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .forkserver import KERNEL_ARGS
 
+SERVER_LOG_PREFIX = "crisp-kernels-"  # + the runner's pid; in the temporary folder
+
 if TYPE_CHECKING:
     from jupyter_client import KernelManager
 
@@ -96,6 +98,29 @@ class PhaseImports:
         return sorted({*self.eager, *self.last_run})
 
 
+def new_server_log() -> Path:
+    """A new temporary file for a fork server's log, named after this process. The logs of runs
+    killed outright (SIGKILL, out of memory), which could not remove theirs, are removed first."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{SERVER_LOG_PREFIX}*.log"):
+        pid = stale.name.removeprefix(SERVER_LOG_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # another user's, or just removed by another run
+                stale.unlink()
+    handle, log = tempfile.mkstemp(prefix=f"{SERVER_LOG_PREFIX}{os.getpid()}-", suffix=".log")
+    os.close(handle)
+    return Path(log)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def import_order(phases: Sequence[PhaseImports]) -> list[str]:
     """Every module `phases` (in run order) may import, in the order the run needs them: each
     phase's `at_start` modules in phase order, then the helpers' function-level imports."""
@@ -153,9 +178,7 @@ class KernelPool:
             # Started here, before the runner's own slow imports: it only costs a process spawn.
             from .forkserver import ForkServer
 
-            handle, log = tempfile.mkstemp(prefix="crisp-kernels-", suffix=".log")
-            os.close(handle)
-            self._server_log = Path(log)
+            self._server_log = new_server_log()
             try:
                 self._server = ForkServer(self._server_env, self.cwd, self._server_log)
             except Exception as exc:  # each kernel then falls back to a new process

@@ -237,44 +237,61 @@ def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: l
 
     # Rounds of every scenario, so that other load on the machine hits all of them alike.
     results: dict[str, list[tuple[float, float]]] = {}
-    for i in range(repeat):
-        for label, command_for, prepare in scenarios:
-            project = fresh_copy(pristine, workdir, f"{label}-{i}")
-            if prepare is not None:
-                prepare(project)
-            wall, peak = measure(command_for(project), run_env(project), project)
-            results.setdefault(label, []).append((wall, peak))
-            print(
-                f"  round {i + 1}/{repeat} {label:<14} {wall:7.2f} s  peak {peak:5.0f} MiB",
-                flush=True,
-            )
+    try:
+        for i in range(repeat):
+            for label, command_for, prepare in scenarios:
+                project = fresh_copy(pristine, workdir, f"{label}-{i}")
+                if prepare is not None:
+                    prepare(project)
+                wall, peak = measure(command_for(project), run_env(project), project)
+                results.setdefault(label, []).append((wall, peak))
+                print(
+                    f"  round {i + 1}/{repeat} {label:<14} {wall:7.2f} s  peak {peak:5.0f} MiB",
+                    flush=True,
+                )
+    finally:  # a scenario that failed still leaves what was measured before it
+        report(results, repeat, problem_type)
 
+
+# (scenario, floor, what the ratio is, its target or meaning)
+RATIOS = (
+    ("3 runner", "1 plain", "3/1 runner / plain", "target <= 1.2"),
+    ("3 runner", "1b plain+png", "3/1b runner / plain+png", "the floor when figures are rendered"),
+    ("3 runner", "2 papermill", "3/2 runner / papermill", "target <= 0.4"),
+    (
+        "3b forced rerun",
+        "1b plain+png",
+        "3b/1b forced rerun / plain+png",
+        "a project that ran before",
+    ),
+    ("4 no-op", "3 runner", "4/3 no-op / runner", "no-op target < 0.5 s"),
+    ("5 helper", "3 runner", "5/3 helper edit / runner", "a helper used late was edited"),
+)
+
+
+def report(results: dict[str, list[tuple[float, float]]], repeat: int, problem_type: str) -> None:
+    """Print the medians of `results` and the ratios between the scenarios that were measured
+    (round by round too for runner / plain: the machine's load drifts)."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmedians of {repeat} run(s), {problem_type}, {os.cpu_count()} CPUs, load {load}:")
     median = {label: statistics.median(w for w, _ in runs) for label, runs in results.items()}
     for label, runs in sorted(results.items()):
         peak = max(p for _, p in runs)
-        print(f"  {label:<14} {median[label]:7.2f} s   peak memory {peak:6.0f} MiB")
+        print(f"  {label:<15} {median[label]:7.2f} s   peak memory {peak:6.0f} MiB")
     print("ratios (of the medians):")
-    ratio = median["3 runner"] / median["1 plain"]
-    rounds = ", ".join(f"{r:.2f}" for r in _ratios(results["3 runner"], results["1 plain"]))
-    print(f"  3/1 runner / plain        {ratio:6.2f}  (target <= 1.2; round by round: {rounds})")
-    ratio = median["3 runner"] / median["1b plain+png"]
-    print(f"  3/1b runner / plain+png   {ratio:6.2f}  (the floor when figures are rendered too)")
-    ratio = median["3 runner"] / median["2 papermill"]
-    print(f"  3/2 runner / papermill    {ratio:6.2f}  (target <= 0.4)")
-    ratio = median["3b forced rerun"] / median["1b plain+png"]
-    print(f"  3b/1b forced rerun / plain+png {ratio:6.2f}  (a project that ran before)")
-    print(
-        f"  4/3 no-op / runner        {median['4 no-op'] / median['3 runner']:6.3f}  "
-        f"(no-op {median['4 no-op']:.2f} s, target < 0.5 s)"
-    )
-    print(f"  5/3 helper edit / runner  {median['5 helper'] / median['3 runner']:6.2f}")
+    for top, bottom, name, meaning in RATIOS:
+        if top not in median or bottom not in median:
+            continue
+        note = meaning
+        if (top, bottom) == ("3 runner", "1 plain"):
+            rounds = _ratios(results[top], results[bottom])
+            note += "; round by round: " + ", ".join(f"{r:.2f}" for r in rounds)
+        print(f"  {name:<31} {median[top] / median[bottom]:6.3f}  ({note})")
 
 
 def _ratios(runs: list[tuple[float, float]], floors: list[tuple[float, float]]) -> list[float]:
     """Wall-time ratio of each round's run to the same round's floor."""
-    return [run / floor for (run, _), (floor, _) in zip(runs, floors, strict=True)]
+    return [run / floor for (run, _), (floor, _) in zip(runs, floors, strict=False)]
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ DEMO_PROJECT := $(DEMO_DIR)/customer-churn
 TEST_DIR := build/test
 TEST_PROJECT := $(TEST_DIR)/customer-churn
 PYTEST_ARGS ?=
+# Bake the template with the defaults into $(1). Cookiecutter leaves each hook script it renders
+# in the temporary folder: it gets one of its own, removed after the bake.
+bake = scratch=$$(mktemp -d) && TMPDIR=$$scratch $(BIN)/cookiecutter --no-input --output-dir $(1) .; \
+	status=$$?; rm -rf "$$scratch"; exit $$status
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test lint bench bench-scale clean
@@ -27,13 +31,13 @@ setup: $(BIN)/.ready  ## Create .venv with the template's tools (cookiecutter, c
 
 demo: setup  ## Bake a project with the defaults into build/demo and run its whole pipeline
 	rm -rf $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(call bake,$(DEMO_DIR))
 	$(MAKE) -C $(DEMO_PROJECT) setup pipeline
 	@echo "Reports: $(CURDIR)/$(DEMO_PROJECT)/reports/latest/index.html"
 
 test: setup  ## Run the template's tests (bakes projects, runs their tests and pipelines)
 	rm -rf $(TEST_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(TEST_DIR) .
+	$(call bake,$(TEST_DIR))
 	$(MAKE) -C $(TEST_PROJECT) setup
 	# Test tool of the integration group only (two workers; not a dependency of the project).
 	$(BIN)/uv pip install --quiet --python $(TEST_PROJECT)/.venv/bin/python "pytest-xdist>=3.8"

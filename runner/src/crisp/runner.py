@@ -395,8 +395,9 @@ class Run:
             return None
         return self.run_dir / phase.name / "figures"
 
-    def _kernel_request(self, phase: Phase) -> tuple[str, dict[str, str], Any, Path]:
-        """Arguments of KernelPool.prepare/take for `phase`: name, env, imports, kernel log."""
+    def _kernel_request(self, phase: Phase) -> tuple[str, dict[str, str], Any, Path, bool]:
+        """Arguments of KernelPool.prepare/take for `phase`: name, env, imports, kernel log, and
+        whether it is the run's last kernel."""
         env = {
             "CRISP_RUN_DIR": str(self.run_dir),
             "CRISP_PHASE": phase.name,
@@ -410,6 +411,7 @@ class Run:
             env,
             self.plan.imports[phase.name],
             self.run_dir / phase.name / "kernel.log",
+            phase == self.plan.to_run[-1],
         )
 
 

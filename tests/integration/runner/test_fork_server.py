@@ -80,6 +80,36 @@ def test_prefetching_never_holds_up_a_kernel(tmp_path: Path) -> None:
             km.cleanup_resources()
 
 
+def test_after_the_last_kernel_the_server_prefetches_nothing(tmp_path: Path) -> None:
+    """No kernel forked after the run's last one can use a prefetched import: what was still
+    queued is dropped, and so is what is asked afterwards (a finished phase's lazy imports)."""
+    modules, marks = tmp_path / "modules", tmp_path / "marks"
+    modules.mkdir()
+    marks.mkdir()
+    queued = [f"queued_{n}" for n in range(4)]
+    for name in [*queued, "asked_after"]:
+        (modules / f"{name}.py").write_text(SLOW_MODULE, encoding="utf-8")
+    path = os.pathsep.join([str(modules), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")])
+    env = {"PYTHONPATH": path, "MARKS": str(marks)}
+    server = ForkServer(env, tmp_path, tmp_path / "server.log")
+    km = None
+    try:
+        server.prefetch(queued)
+        km = server.start_kernel(
+            env, tmp_path, tmp_path / "kernel.log", "python3", CLIENT_CLASS, ["json"], last=True
+        )
+        server.prefetch(["asked_after"])
+        # Commands are served in order, and no import is under way while one is: what the
+        # answer counts, and what was imported so far, is all the server will ever import.
+        assert server.imports([]) == 0
+        imported = sorted(mark.name for mark in marks.iterdir())
+        assert len(imported) <= 2 and "asked_after" not in imported, imported
+    finally:
+        server.close()
+        if km is not None:
+            km.cleanup_resources()
+
+
 def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,10 +3,12 @@
 The runner starts it (`ForkServer`) as a process of its own running `main`. It reads one
 JSON command per line on stdin and answers one JSON line on its stdout:
 
-- `{"op": "import", "modules": [...]}`: import these modules (errors ignored) -> `{"ok": true}`
-  (the runner sends, before each fork, what that phase's kernel needs when it starts)
-- `{"op": "fork", "connection_file", "cwd", "env", "log"}`: fork a child that becomes an
-  IPython kernel (fresh namespace, run context from `env`) -> `{"pid": N}`
+- `{"op": "import", "modules": [...]}`: import these modules (errors ignored) -> `{"ok": true,
+  "queued": N}`, N prefetched modules not imported yet (the runner sends, before each fork, what
+  that phase's kernel needs when it starts)
+- `{"op": "fork", "connection_file", "cwd", "env", "log", "last"}`: fork a child that becomes an
+  IPython kernel (fresh namespace, run context from `env`) -> `{"pid": N}`. After the run's
+  `last` kernel nothing forked later could use a prefetched import: prefetching stops.
 - `{"op": "prefetch", "modules": [...]}`: no answer; import these, in order, whenever no command
   is waiting (what later phases will need, imported while the current phase runs). A command
   waits at most for the one module being imported.
@@ -96,6 +98,15 @@ class ForkServer:
         """Have the server import `modules`, in this order, whenever it has nothing else to do."""
         self._send({"op": "prefetch", "modules": list(dict.fromkeys(modules))})
 
+    def imports(self, modules: Iterable[str]) -> int:
+        """Import `modules` now; returns how many prefetched modules wait to be imported."""
+        with self._lock:
+            return self._import(modules)
+
+    def _import(self, modules: Iterable[str]) -> int:
+        self._send({"op": "import", "modules": sorted(set(modules))})
+        return int(self._receive().get("queued", 0))
+
     def start_kernel(
         self,
         env: Mapping[str, str],
@@ -104,8 +115,10 @@ class ForkServer:
         kernel_name: str,
         client_class: str,
         modules: Iterable[str] = (),
+        last: bool = False,
     ) -> KernelManager:
-        """A new kernel forked after the server imported `modules`, as a KernelManager."""
+        """A new kernel forked after the server imported `modules`, as a KernelManager; `last`:
+        the run forks no kernel after this one (the server stops prefetching)."""
         from jupyter_client import KernelManager
 
         from .provisioner import ForkedProvisioner
@@ -120,10 +133,10 @@ class ForkServer:
             "cwd": str(cwd),
             "env": dict(env),
             "log": str(log),
+            "last": last,
         }
         with self._lock:
-            self._send({"op": "import", "modules": sorted(set(modules))})
-            self._receive()
+            self._import(modules)
             self._send(command)
             pid = int(self._receive()["pid"])
         provisioner = ForkedProvisioner(
@@ -311,6 +324,7 @@ def main() -> None:
     gc.disable()
     commands = _Commands(sys.stdin.fileno())
     later: deque[str] = deque()  # prefetched modules not imported yet
+    forked_last = False  # the run's last kernel is forked: nothing to prefetch for
     # Prefetching runs on a thread of low priority (the kernels forked from the main thread keep
     # the normal one); one module at a time, so no import is under way when a kernel is forked.
     background = ThreadPoolExecutor(1, "crisp-prefetch", initializer=priority.lower)
@@ -323,10 +337,11 @@ def main() -> None:
             if command is None:
                 break
             if command["op"] == "prefetch":
-                later.extend(command["modules"])
+                if not forked_last:
+                    later.extend(command["modules"])
             elif command["op"] == "import":
                 _preload(command["modules"])
-                protocol.write(json.dumps({"ok": True}) + "\n")
+                protocol.write(json.dumps({"ok": True, "queued": len(later)}) + "\n")
             elif command["op"] == "fork":
                 gc.freeze()  # what is imported so far stays shared: the kernel's GC skips it
                 with warnings.catch_warnings():  # "multi-threaded" (the idle prefetch thread)
@@ -335,6 +350,9 @@ def main() -> None:
                 if pid == 0:
                     _become_kernel(command, protocol_fd)
                 _children.add(pid)
+                if command.get("last"):
+                    forked_last = True
+                    later.clear()
                 protocol.write(json.dumps({"pid": pid}) + "\n")
     finally:
         _kill_children()

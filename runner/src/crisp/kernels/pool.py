@@ -196,15 +196,17 @@ class KernelPool:
         env: Mapping[str, str],
         imports: PhaseImports | None = None,
         log: Path | None = None,
+        last: bool = False,
     ) -> None:
         """Start (in the background) the kernel for `phase` with `env` added to the environment.
 
         What `preload` chooses of `imports` is imported ahead of time: into the kernel (spawn)
-        or into the fork server before it forks the kernel (fork).
+        or into the fork server before it forks the kernel (fork). `last`: no kernel is started
+        after this one, so the fork server stops prefetching once it is forked.
         """
         if phase not in self._pending and not self._closing.is_set():
             modules = tuple(self.preload(imports or PhaseImports()))
-            self._pending[phase] = self._executor.submit(self._start, dict(env), modules, log)
+            self._pending[phase] = self._executor.submit(self._start, dict(env), modules, log, last)
 
     def prefetch(self, modules: Iterable[str]) -> None:
         """Fork mode: the server imports `modules` (in order) while it is idle, for later phases.
@@ -225,9 +227,10 @@ class KernelPool:
         env: Mapping[str, str],
         imports: PhaseImports | None = None,
         log: Path | None = None,
+        last: bool = False,
     ) -> KernelManager:
         """The started kernel for `phase` (started now when it was not prepared)."""
-        self.prepare(phase, env, imports, log)
+        self.prepare(phase, env, imports, log, last)
         return self._pending.pop(phase).result()
 
     def release(self, km: KernelManager) -> None:
@@ -278,13 +281,13 @@ class KernelPool:
         self.close()
 
     def _start(
-        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
+        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None, last: bool
     ) -> KernelManager:
         import_jupyter_client()
         from .ready import KernelDiedError
 
         for attempt in (1, 2):
-            km, spawned = self._launch(env, modules, log)
+            km, spawned = self._launch(env, modules, log, last)
             try:
                 self._wait_ready(km, modules if spawned else ())
             except (KernelDiedError, TimeoutError) as exc:
@@ -301,12 +304,12 @@ class KernelPool:
         return km
 
     def _launch(
-        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
+        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None, last: bool
     ) -> tuple[KernelManager, bool]:
         """A started kernel process, and whether it was spawned (not forked)."""
         spawned = self.mode == "spawn"
         try:
-            km = self._spawn(env, log) if spawned else self._fork(env, modules, log)
+            km = self._spawn(env, log) if spawned else self._fork(env, modules, log, last)
         except Exception as exc:
             if spawned or self._closing.is_set():
                 raise KernelStartError(
@@ -324,12 +327,12 @@ class KernelPool:
         return km, spawned
 
     def _fork(
-        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None
+        self, env: dict[str, str], modules: tuple[str, ...], log: Path | None, last: bool
     ) -> KernelManager:
         if self._server is None:
             raise self._server_error or RuntimeError("no fork server")
         km = self._server.start_kernel(
-            env, self.cwd, log or Path(os.devnull), self.kernel_name, CLIENT_CLASS, modules
+            env, self.cwd, log or Path(os.devnull), self.kernel_name, CLIENT_CLASS, modules, last
         )
         with self._lock:
             self._live.add(km)

@@ -45,18 +45,26 @@ def _wait_for(condition, timeout: float = 60.0) -> bool:
     return condition()
 
 
-def test_prefetching_never_holds_up_a_kernel(tmp_path: Path) -> None:
-    """Asked for a kernel while it prefetches five slow modules, the server forks it after the
-    module under way; the rest it imports afterwards, itself, at background priority."""
+def _server_for_slow_modules(
+    tmp_path: Path, names: list[str]
+) -> tuple[ForkServer, dict[str, str], Path]:
+    """A fork server that can import the modules `names` (each a SLOW_MODULE), its environment,
+    and the folder where each module notes its import."""
     modules, marks = tmp_path / "modules", tmp_path / "marks"
     modules.mkdir()
     marks.mkdir()
-    names = [f"slow_{n}" for n in range(5)]
     for name in names:
         (modules / f"{name}.py").write_text(SLOW_MODULE, encoding="utf-8")
     path = os.pathsep.join([str(modules), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")])
     env = {"PYTHONPATH": path, "MARKS": str(marks)}
-    server = ForkServer(env, tmp_path, tmp_path / "server.log")
+    return ForkServer(env, tmp_path, tmp_path / "server.log"), env, marks
+
+
+def test_prefetching_never_holds_up_a_kernel(tmp_path: Path) -> None:
+    """Asked for a kernel while it prefetches five slow modules, the server forks it after the
+    module under way; the rest it imports afterwards, itself, at background priority."""
+    names = [f"slow_{n}" for n in range(5)]
+    server, env, marks = _server_for_slow_modules(tmp_path, names)
     km = None
     try:
         server.prefetch(names)
@@ -83,15 +91,8 @@ def test_prefetching_never_holds_up_a_kernel(tmp_path: Path) -> None:
 def test_after_the_last_kernel_the_server_prefetches_nothing(tmp_path: Path) -> None:
     """No kernel forked after the run's last one can use a prefetched import: what was still
     queued is dropped, and so is what is asked afterwards (a finished phase's lazy imports)."""
-    modules, marks = tmp_path / "modules", tmp_path / "marks"
-    modules.mkdir()
-    marks.mkdir()
     queued = [f"queued_{n}" for n in range(4)]
-    for name in [*queued, "asked_after"]:
-        (modules / f"{name}.py").write_text(SLOW_MODULE, encoding="utf-8")
-    path = os.pathsep.join([str(modules), str(PACKAGE_SRC), os.environ.get("PYTHONPATH", "")])
-    env = {"PYTHONPATH": path, "MARKS": str(marks)}
-    server = ForkServer(env, tmp_path, tmp_path / "server.log")
+    server, env, marks = _server_for_slow_modules(tmp_path, [*queued, "asked_after"])
     km = None
     try:
         server.prefetch(queued)

@@ -38,9 +38,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from project_env import crisp_command, package_of, project_python, run_env
+from project_env import bake, crisp_command, package_of, project_python, run_env
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 HELPER_USED_LATE = "monitoring.py"  # imported by 06_monitoring only
 
 PLAIN = r"""
@@ -92,19 +91,12 @@ for name, parameters in phases:
 """
 
 
-def bake(workdir: Path, problem_type: str) -> Path:
+def bake_for(workdir: Path, problem_type: str) -> Path:
     """The template baked with default answers (and `problem_type`)."""
-    from cookiecutter.main import cookiecutter
-
     started = time.perf_counter()
-    path = cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        output_dir=str(workdir),
-        extra_context={"problem_type": problem_type},
-    )
-    print(f"baked {Path(path).name} in {time.perf_counter() - started:.2f} s")
-    return Path(path)
+    path = bake(workdir, problem_type=problem_type)
+    print(f"baked {path.name} in {time.perf_counter() - started:.2f} s")
+    return path
 
 
 def phase_inputs(project: Path, python: Path) -> tuple[list[list], list[list]]:
@@ -186,7 +178,7 @@ def fresh_copy(pristine: Path, workdir: Path, label: str) -> Path:
 def run_benchmark(repeat: int, problem_type: str, workdir: Path, kernel_modes: list[str]) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average before: {load} (other work on the machine slows every scenario)")
-    pristine = bake(workdir, problem_type)
+    pristine = bake_for(workdir, problem_type)
     pkg = package_of(pristine)
     python = project_python(pristine, workdir / "venv")
     crisp = crisp_command(python)

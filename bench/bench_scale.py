@@ -47,9 +47,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from project_env import project_python, run_env
+from project_env import bake, project_python, run_env
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 DEFAULT_ROWS = (100_000, 1_000_000, 10_000_000)
 PARQUET_FROM = 2_000_000  # tables with more rows are written as Parquet
 TARGET = "target"
@@ -261,12 +260,10 @@ class Result:
         return self.wall_s / self.floor["fit_s"] if self.floor.get("fit_s") else None
 
 
-def bake(workdir: Path) -> Path:
-    """The template baked with its default answers."""
-    from cookiecutter.main import cookiecutter
-
+def bake_fresh(workdir: Path) -> Path:
+    """The template baked with its default answers, into a fresh `workdir/baked`."""
     shutil.rmtree(workdir / "baked", ignore_errors=True)
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(workdir / "baked")))
+    return bake(workdir / "baked")
 
 
 def with_extras(root: Path, python: Path, extras: list[str]) -> None:
@@ -526,7 +523,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     try:
-        pristine = bake(workdir)
+        pristine = bake_fresh(workdir)
         python = (
             args.python.absolute() if args.python else project_python(pristine, workdir / "venv")
         )

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import project_env
-from project_env import ProjectEnvError, project_python, run_env
+from project_env import ProjectEnvError, bake, project_python, run_env
 
-TEMPLATE = Path(__file__).resolve().parents[1]
 SMALL_RUN = [
     "--set=data_understanding.demo_rows=800",
     "--set=modelling.cv_folds=3",
@@ -50,9 +49,8 @@ def crisp_command(root: Path, *args: str) -> list[str]:
 def bake_and_train(workdir: Path) -> Path:
     """Bake the template with default answers and run the pipeline up to deployment."""
     import yaml
-    from cookiecutter.main import cookiecutter
 
-    root = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(workdir)))
+    root = bake(workdir)
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     first = params["modelling"]["candidates"][0]
     args = ["run", *SMALL_RUN, f"--set=modelling.candidates=[{first}]", "--to", "05_deployment"]

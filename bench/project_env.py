@@ -1,4 +1,5 @@
-"""What the benchmarks share: a baked project's package name, its environment and its interpreter.
+"""What the benchmarks share: baking the template, a baked project's package name, its environment
+and its interpreter.
 
 The benchmarks run from the template's own .venv (cookiecutter, no ML stack); the project's code
 runs in a virtual environment with the project's dependencies, created here with uv when the
@@ -8,15 +9,41 @@ project has none (`make setup` in the project makes the same one).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from pathlib import Path
 
+TEMPLATE = Path(__file__).resolve().parents[1]
+
 
 class ProjectEnvError(RuntimeError):
     """The project's environment cannot be found or created."""
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """The template baked into `output_dir` with its default answers (and `answers`).
+
+    Cookiecutter leaves each hook script it renders in the temporary folder: here that is a
+    folder of its own, removed after the bake.
+    """
+    from cookiecutter.main import cookiecutter
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="hooks-", dir=output_dir)
+    saved, tempfile.tempdir = tempfile.tempdir, scratch
+    try:
+        return Path(
+            cookiecutter(
+                str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+            )
+        )
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def package_of(root: Path) -> str:

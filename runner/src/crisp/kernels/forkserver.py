@@ -105,7 +105,7 @@ class ForkServer:
 
     def _import(self, modules: Iterable[str]) -> int:
         self._send({"op": "import", "modules": sorted(set(modules))})
-        return int(self._receive().get("queued", 0))
+        return int(self._receive()["queued"])
 
     def start_kernel(
         self,

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib._pylab_helpers import Gcf  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from {{ cookiecutter.package_name }} import data, plots, schema  # noqa: E402
@@ -37,6 +38,7 @@ def _check(fig: Figure, n_axes: int) -> None:
     assert all(
         ax.get_title() or fig.get_suptitle() for ax in fig.axes if ax.get_label() != "<colorbar>"
     )
+    assert not fig.stale, "returned complete: pyplot's redraw after the cell leaves it alone"
     fig.canvas.draw()  # renders without error
 
 
@@ -51,6 +53,19 @@ def test_eda_plots(frame: pd.DataFrame) -> None:
     _check(plots.target_distribution(frame["churned"], "classification"), 1)
     _check(plots.target_distribution(frame["tenure_months"], "regression"), 1)
     _check(plots.correlation_heatmap(frame, NUMERIC), 2)  # heatmap + colour bar
+
+
+def test_pyplot_redraws_a_figure_after_a_cell_only_when_the_cell_changed_it(
+    frame: pd.DataFrame,
+) -> None:
+    fig = plots.missing_values(frame)
+    draws: list[object] = []
+    fig.canvas.mpl_connect("draw_event", draws.append)
+    Gcf.draw_all()  # what pyplot's redraw after each notebook cell does
+    assert draws == [], "a figure nobody changed is drawn once, for its PNG, not twice"
+    fig.axes[0].set_title("changed after the call")
+    Gcf.draw_all()
+    assert len(draws) == 1, "a change made after the call is drawn"
 
 
 def test_modelling_and_evaluation_plots(frame: pd.DataFrame) -> None:

@@ -51,6 +51,9 @@ FIGURES = [
     "for n in range(1, 3):\n    plt.figure(figsize=(2, 2))\n"
     "    plt.scatter(range(n + 1), range(n + 1))\n"
     "plt.show()\nplt.figure(figsize=(2, 1))\nplt.hist([1, 1, 2])",
+    # returned complete, as the project's plots are: no redraw after the cell, drawn for the PNG
+    "done, ax = plt.subplots(figsize=(3, 2), layout='constrained')\n"
+    "ax.plot([1, 2])\nax.set_title(title)\ndone.stale = False",
 ]
 UNRENDERABLE = """\
 import matplotlib.pyplot as plt
@@ -126,14 +129,14 @@ def test_reports_show_exactly_the_figures_jupyter_shows(
     assert crisp("run", "--kernel-start", mode) == 0
     run_dir = root / "reports" / latest_record(root)["run_id"]
     ran, expected = outputs(run_dir / "00_figures.ipynb"), papermill_outputs(root, tmp_path)
-    assert png_count(expected) == 7
+    assert png_count(expected) == 8
     assert any("drawn" in o.get("text", "") for o in expected[3]), "nothing printed to compare"
     assert ran == expected
     for name in ("00_figures.ipynb", "00_figures.html"):
         text = (run_dir / name).read_text(encoding="utf-8")
         assert kernel_figures.KEY not in text and kernel_figures.PLACEHOLDER not in text
     html = (run_dir / "00_figures.html").read_text(encoding="utf-8")
-    assert html.count("<img") == html.count('src="data:image/png;base64,') == 7
+    assert html.count("<img") == html.count('src="data:image/png;base64,') == 8
     assert not (run_dir / "00_figures" / "figures").exists(), "rendered files are cleaned up"
 
 
@@ -164,7 +167,7 @@ def test_unexpected_matplotlib_internals_fall_back_to_inline_figures(
     assert crisp("run") == 0
     run_dir = root / "reports" / latest_record(root)["run_id"]
     ran, expected = outputs(run_dir / "00_figures.ipynb"), papermill_outputs(root, tmp_path)
-    assert png_count(expected) == 7
+    assert png_count(expected) == 8
     assert ran == expected
     log = (run_dir / "00_figures" / "kernel.log").read_text(encoding="utf-8")
     assert "figures render inline in this kernel: matplotlib's Figure has no draw_without" in log
@@ -226,7 +229,7 @@ def test_renderer_at_the_lowest_and_highest_versions_the_project_allows(tmp_path
             assert done.returncode == 0, done.stderr[-3000:]
             results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
         background, inline = results["background"], results["inline"]
-        assert background["placeholders"] == 7, "the renderer fell back at " + resolution
+        assert background["placeholders"] == 8, "the renderer fell back at " + resolution
         assert background["outputs"] == inline["outputs"], resolution
         seen[resolution] = background["versions"]
     assert seen["lowest-direct"] != seen["highest"], seen

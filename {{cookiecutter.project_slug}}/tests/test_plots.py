@@ -68,6 +68,14 @@ def test_pyplot_redraws_a_figure_after_a_cell_only_when_the_cell_changed_it(
     assert len(draws) == 1, "a change made after the call is drawn"
 
 
+def test_correlations_are_written_in_white_on_dark_cells(frame: pd.DataFrame) -> None:
+    fig = plots.correlation_heatmap(frame, NUMERIC)
+    colors = {text.get_text(): text.get_color() for text in fig.axes[0].texts}
+    assert colors["1.00"] == "white"  # the diagonal: the darkest red
+    weak = [c for label, c in colors.items() if abs(float(label)) < 0.3]
+    assert weak and set(weak) == {"black"}
+
+
 def test_modelling_and_evaluation_plots(frame: pd.DataFrame) -> None:
     cv = pd.DataFrame(
         {"model": ["random_forest", "baseline"], "score_mean": [0.8, 0.5], "score_std": [0.02, 0.0]}

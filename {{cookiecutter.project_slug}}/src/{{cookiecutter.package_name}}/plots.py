@@ -162,7 +162,16 @@ def correlation_heatmap(df: pd.DataFrame, columns: Sequence[str]) -> Figure:
             for j in range(len(labels)):
                 value = corr.iloc[i, j]
                 if not np.isnan(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="small")
+                    color = "white" if abs(value) > 0.6 else "black"  # readable on dark cells
+                    ax.text(
+                        j,
+                        i,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize="small",
+                        color=color,
+                    )
     fig.colorbar(image, ax=ax, shrink=0.8)
     ax.set_title("Correlation of numeric features")
     return fig

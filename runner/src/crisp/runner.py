@@ -312,7 +312,10 @@ class Run:
             "quality": phase_record.quality,
             "metrics": phase_record.metrics,
             "duration_s": phase_record.duration_s,
-            "kernel_modules": modules,
+            # With what was imported for it because it imported them in earlier runs: its
+            # kernel found those and could not import them itself (kept, they would be
+            # prefetched every other run only).
+            "kernel_modules": sorted({*modules, *self.plan.imports[phase.name].last_run}),
         }
         io_log = read_io_log(self.run_dir / phase.name / "io.jsonl")
         fingerprint = self.plan.fingerprints[phase.name]

@@ -116,7 +116,8 @@ def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
 ) -> None:
     """A module the notebook's imports do not reveal (imported by name at run time) is recorded
     for its phase after the run, without what the server had imported, and imported before
-    the phase's kernel starts in the next run."""
+    the phase's kernel starts in every later run (not only the next: that kernel does not
+    import it itself)."""
     root = use_project(build_project(tmp_path / "project"), monkeypatch)
     write_notebook(
         root / "notebooks" / "03_lazy.ipynb",
@@ -134,8 +135,9 @@ def test_what_a_phase_imported_itself_is_ready_in_its_next_kernel(
     recorded = state["phases"]["03_lazy"]["kernel_modules"]
     assert "wave" in recorded
     assert "ipykernel.kernelapp" not in recorded, "what the server imported is not recorded"
-    assert crisp("run", "--only", "lazy", "--force", "--kernel-start", "fork") == 0
-    assert ready.read_text() == "True"
+    for _ in range(2):
+        assert crisp("run", "--only", "lazy", "--force", "--kernel-start", "fork") == 0
+        assert ready.read_text() == "True"
 
 
 def test_a_whole_run_starts_no_heartbeat_channel(

@@ -3,7 +3,7 @@
 The fork server marks the moment of the fork in the child (`mark_fork`); after the phase, the
 runner asks the kernel for `imported_since_fork()`: the modules this phase needs that the server
 did not import beforehand (what libraries import lazily, such as pyarrow when pandas reads
-Parquet). Next run, the server imports those before it forks that phase's kernel.
+Parquet). In every later run, the server imports those before it forks that phase's kernel.
 """
 
 from __future__ import annotations

@@ -86,12 +86,12 @@ class PhaseImports:
 
     eager: Sequence[str] = ()  # imported when the notebook's imports run
     anywhere: Sequence[str] = ()  # imported anywhere in the notebook and its helpers
-    last_run: Sequence[str] = field(default=())  # what it imported itself in its last run
+    last_run: Sequence[str] = field(default=())  # what it imported itself in earlier runs
 
     def at_start(self) -> list[str]:
         """What a forked kernel for the phase should find imported when it starts.
 
-        The notebook's imports, and what the phase imported itself in its last run (what
+        The notebook's imports, and what the phase imported itself in earlier runs (what
         libraries import lazily). Function-level imports of the helpers are not waited for:
         they are prefetched.
         """
@@ -405,7 +405,7 @@ def loaded_modules(km: KernelManager, timeout: float = 10.0) -> list[str]:
 
     What a finished phase imported beyond what the fork server had imported for it, including
     what libraries import lazily (pyarrow when pandas reads Parquet, ...): the fork server
-    imports these before it forks the phase's kernel in the next run. [] on failure.
+    imports these before it forks the phase's kernel in later runs. [] on failure.
     """
     from .ready import ready_blocking_client  # without a heartbeat, as every runner client
 

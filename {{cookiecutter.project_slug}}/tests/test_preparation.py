@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import public_tables
@@ -592,3 +596,34 @@ def test_splits_under_the_bound_are_whole(tmp_project):
     for name in SPLITS:
         assert tables[name].num_rows == len(expected[name]) == summary["splits"][name]["written"]
     assert sum(part["rows"] for part in summary["splits"].values()) == len(frame)
+
+
+SKRUB_USED = """
+import sys
+import public_tables
+from {{ cookiecutter.package_name }} import data, preparation, schema
+
+df = data.make_demo_data("classification", 300, seed=0).drop(columns=["customer_id"])
+if sys.argv[1] == "dates":
+    df = public_tables.with_date(df)
+inferred = schema.infer_schema(df, "churned", "classification")
+X, y = preparation.xy(df, "churned")
+preparation.build_preprocessor(inferred).fit(X, y)
+print(sorted(inferred["features"]), "skrub" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("table", "imported"), [("plain", False), ("dates", True)])
+def test_skrub_is_imported_only_for_a_table_that_needs_it(table: str, imported: bool) -> None:
+    """skrub takes a second to import (with pytest and requests): schema inference and the
+    preprocessor of a table of numbers and few-valued categories do without it."""
+    done = subprocess.run(
+        [sys.executable, "-c", SKRUB_USED, table],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent,  # public_tables
+    )
+    features, used = done.stdout.strip().rsplit(" ", 1)
+    assert ("signup date" in features) == (table == "dates")
+    assert used == str(imported)

@@ -793,8 +793,6 @@ def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     ToDatetime (text dates at prediction time) + DatetimeEncoder (year, month, day, ..., weekday,
     total seconds) + median imputation + scaling.
     """
-    from skrub import DatetimeEncoder, ToDatetime
-
     groups = encoded_columns(schema)
     if not any(groups.values()):
         raise DataError("the schema has no feature columns: nothing to train on")
@@ -809,6 +807,8 @@ def build_preprocessor(schema: dict[str, Any]) -> ColumnTransformer:
     for position, column in enumerate(groups["text"]):
         transformers.append((f"text_{position}", PerValueStringEncoder(), column))
     for position, column in enumerate(groups["datetime"]):
+        from skrub import DatetimeEncoder, ToDatetime  # imported only for a table with dates
+
         steps = [
             ("parse", ToDatetime()),
             ("encode", DatetimeEncoder(add_weekday=True)),

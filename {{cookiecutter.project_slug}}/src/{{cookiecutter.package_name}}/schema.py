@@ -229,12 +229,14 @@ def _date_format(series: pd.Series) -> str | None:
     """The datetime format of a text column whose every value is a date (skrub's guess)."""
     if not _is_text(series):
         return None
-    from skrub import ToDatetime
-
     present = series.dropna().astype(str)
     distinct = pd.Series(present.unique())  # each distinct value parsed once
     if present.empty or pd.to_numeric(distinct, errors="coerce").notna().all():
         return None  # numbers (years such as 2020) stay numbers
+    if not distinct.str.contains(r"\d").all():
+        return None  # a date has digits: words are not dates (and skrub is not imported)
+    from skrub import ToDatetime
+
     try:
         converter = ToDatetime()
         converter.fit_transform(present.rename(str(series.name)).astype(object))

@@ -34,7 +34,7 @@ Made = TypeVar("Made", bound=Callable[..., Any])
 
 
 def _complete(make: Made) -> Made:
-    """The figures `make` returns are complete: not stale (nothing changed since they were drawn).
+    """The figure `make` returns is complete: not stale (nothing for pyplot to redraw).
 
     After each notebook cell, pyplot's redraw lays out and draws every stale figure, then the
     inline backend lays it out and draws it again for the PNG it shows: for a figure nobody
@@ -43,12 +43,10 @@ def _complete(make: Made) -> Made:
     """
 
     @functools.wraps(make)
-    def made(*args: Any, **kwargs: Any) -> Any:
-        result = make(*args, **kwargs)
-        for fig in result if isinstance(result, list) else [result]:
-            if isinstance(fig, Figure):
-                fig.stale = False
-        return result
+    def made(*args: Any, **kwargs: Any) -> Figure:
+        fig = make(*args, **kwargs)
+        fig.stale = False
+        return fig
 
     return made  # type: ignore[return-value]
 

@@ -126,7 +126,7 @@ def make_plan(
         p.name: PhaseImports(
             eager=found[p.name].modules,
             anywhere=found[p.name].imports,
-            last_run=state.phases.get(p.name, {}).get("kernel_modules", []),
+            earlier_runs=state.phases.get(p.name, {}).get("kernel_modules", []),
         )
         for p in selected
     }

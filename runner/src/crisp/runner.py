@@ -315,7 +315,7 @@ class Run:
             # With what was imported for it because it imported them in earlier runs: its
             # kernel found those and could not import them itself (kept, they would be
             # prefetched every other run only).
-            "kernel_modules": sorted({*modules, *self.plan.imports[phase.name].last_run}),
+            "kernel_modules": sorted({*modules, *self.plan.imports[phase.name].earlier_runs}),
         }
         io_log = read_io_log(self.run_dir / phase.name / "io.jsonl")
         fingerprint = self.plan.fingerprints[phase.name]

@@ -86,7 +86,7 @@ class PhaseImports:
 
     eager: Sequence[str] = ()  # imported when the notebook's imports run
     anywhere: Sequence[str] = ()  # imported anywhere in the notebook and its helpers
-    last_run: Sequence[str] = field(default=())  # what it imported itself in earlier runs
+    earlier_runs: Sequence[str] = field(default=())  # what it imported itself in earlier runs
 
     def at_start(self) -> list[str]:
         """What a forked kernel for the phase should find imported when it starts.
@@ -95,7 +95,7 @@ class PhaseImports:
         libraries import lazily). Function-level imports of the helpers are not waited for:
         they are prefetched.
         """
-        return sorted({*self.eager, *self.last_run})
+        return sorted({*self.eager, *self.earlier_runs})
 
 
 def new_server_log() -> Path:

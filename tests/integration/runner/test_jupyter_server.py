@@ -28,7 +28,7 @@ import nbformat
 import pytest
 import websocket  # websocket-client, a dependency of jupyter_server
 
-from shared_project import PACKAGE, PROJECT
+from shared_project import PACKAGE, PARAMS, PROJECT
 
 pytestmark = pytest.mark.slow  # runs the pipeline or a Jupyter server: minutes
 
@@ -36,8 +36,16 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 START_TIMEOUT = 90.0  # seconds for the server to answer /api/status
 CELL_TIMEOUT = 900.0  # seconds per cell (modelling with default parameters is the slowest)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# Set under each parameters cell: the notebooks as a user tries them, in a fraction of the time.
-QUICK = {"demo_rows": 800, "cv_folds": 3, "cv_repeats": 1, "search_iterations": 2, "n_jobs": 1}
+# Set under each parameters cell: the notebooks as a user tries them, in a fraction of the time
+# (one candidate model, as the pipeline runs of the other tests: shared_project.SMALL_RUN).
+QUICK = {
+    "demo_rows": 800,
+    "cv_folds": 3,
+    "cv_repeats": 1,
+    "search_iterations": 2,
+    "n_jobs": 1,
+    "candidates": PARAMS["modelling"]["candidates"][:1],
+}
 
 
 def free_port() -> int:
@@ -235,7 +243,8 @@ def code_cells(notebook: Path) -> list[str]:
 
 def quick_settings(notebook: Path) -> str:
     """What a user types under a notebook's parameters cell to try it quickly (fewer rows, folds
-    and search steps, one process): assignments of those of QUICK the cell declares."""
+    and search steps, one candidate, one process): assignments of those of QUICK the cell
+    declares."""
     cell = next(
         c
         for c in nbformat.read(notebook, as_version=4).cells
@@ -247,7 +256,8 @@ def quick_settings(notebook: Path) -> str:
 
 def test_every_notebook_runs_top_to_bottom_through_the_server(server: JupyterServer) -> None:
     assert [n.name[:2] for n in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05", "06"]
-    assert "cv_folds = 3" in quick_settings(PROJECT / "notebooks" / "03_modelling.ipynb")
+    quick = quick_settings(PROJECT / "notebooks" / "03_modelling.ipynb")
+    assert "cv_folds = 3" in quick and f"candidates = {QUICK['candidates']!r}" in quick
     for notebook in NOTEBOOKS:
         kernel = Kernel(server)
         cells = code_cells(notebook)

@@ -16,6 +16,7 @@ import ast
 import difflib
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,8 +127,19 @@ def hint(name: str, valid: list[str] | tuple[str, ...]) -> str:
 # ---------------------------------------------------------------------- reading the cells
 
 
+def lighter_notebook_imports() -> None:
+    """Skip an optional import nbformat's validator pulls in, which costs seconds and is unused.
+
+    jsonschema imports `rfc3987_syntax` when installed, to check "iri" string formats, and that
+    builds a grammar at import time (1-3 s). nbformat never checks string formats, so in the
+    runner process the module is marked as absent before papermill or nbconvert is imported.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
     """The notebook's parameters cell: `name -> {inferred_type_name, default, help}`."""
+    lighter_notebook_imports()
     import papermill  # heavy: imported only when a notebook has to be inspected
 
     inspected = papermill.inspect_notebook(str(notebook))

@@ -7,7 +7,6 @@ run will write) is found here, before anything is written or any kernel runs.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,20 +50,9 @@ class Plan:
         return self.selected.index(phase) + 1, len(self.selected)
 
 
-def lighter_notebook_imports() -> None:
-    """Skip an optional import nbformat's validator pulls in, which costs seconds and is unused.
-
-    jsonschema imports `rfc3987_syntax` when installed, to check "iri" string formats, and that
-    builds a grammar at import time (1-3 s). nbformat never checks string formats, so in the
-    runner process the module is marked as absent before papermill or nbconvert is imported.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
 def _declared(notebook: Path, digest: str, cache: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameters cell, cached by notebook content (papermill is slow to import)."""
     if digest not in cache:
-        lighter_notebook_imports()
         from .declarations import declared_parameters
 
         cache[digest] = declared_parameters(notebook)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import records, staging
+from .declarations import lighter_notebook_imports
 from .interrupts import Interrupts, Terminated, handled
 from .kernels import (
     DEFAULT_MODE,
@@ -30,7 +31,7 @@ from .kernels import (
 from .kernels import figures as kernel_figures
 from .lock import RunBusyError, RunLock, abandoned_run
 from .phases import Phase, PhaseError
-from .plan import Plan, lighter_notebook_imports, make_plan, status_lines
+from .plan import Plan, make_plan, status_lines
 from .project import Project
 from .project import load as load_project
 from .records import PhaseRecord, RunRecord, git_state, new_run_id, read_io_log

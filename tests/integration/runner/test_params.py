@@ -3,7 +3,10 @@ and the constraints declared in the parameters cells; `crisp params` (check and 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -498,3 +501,31 @@ def test_params_write_from_nothing_uses_the_defaults(
     assert written["source"] == {"seed": 0, "greeting": "hi"}
     assert written["middle"] == {"count": 1, "payload": ""}
     assert json.dumps(written["late"]) == '{"suffix": "?"}'
+
+
+# A command that reads the notebooks imports nbformat, whose validator imports jsonschema, which
+# imports rfc3987_syntax when it is installed (jupyter_events asks for it): that builds a grammar
+# at import time, about 2 s of CPU per process, for a string format nbformat never checks.
+GRAMMAR_PROBE = """
+import sys
+from crisp import cli
+code = cli.main(sys.argv[1:])
+import nbformat  # what any later export would import
+print(code, sys.modules.get("rfc3987_syntax", "loaded elsewhere") is None)
+"""
+
+
+@pytest.mark.parametrize("command", [["params"], ["status"], ["run", "--only", "00"]])
+def test_commands_that_read_notebooks_leave_out_the_unused_iri_grammar(
+    project: Path, command: list[str]
+) -> None:
+    assert importlib.util.find_spec("rfc3987_syntax"), "installed: the check means something"
+    done = subprocess.run(
+        [sys.executable, "-c", GRAMMAR_PROBE, *command],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.stdout.split()[-2:] == ["0", "True"], done.stdout + done.stderr

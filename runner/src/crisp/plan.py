@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sources
+from .declarations import declared_parameters
 from .kernels import PhaseImports
 from .params import Params, apply_overrides, check_names, load_params, phase_parameters
 from .phases import Phase, PhaseError, discover, select
@@ -53,8 +54,6 @@ class Plan:
 def _declared(notebook: Path, digest: str, cache: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameters cell, cached by notebook content (papermill is slow to import)."""
     if digest not in cache:
-        from .declarations import declared_parameters
-
         cache[digest] = declared_parameters(notebook)
     return cache[digest]
 

@@ -86,7 +86,7 @@ class PhaseImports:
 
     eager: Sequence[str] = ()  # imported when the notebook's imports run
     anywhere: Sequence[str] = ()  # imported anywhere in the notebook and its helpers
-    earlier_runs: Sequence[str] = field(default=())  # what it imported itself in earlier runs
+    earlier_runs: Sequence[str] = field(default=())  # lazy imports of its earlier runs
 
     def at_start(self) -> list[str]:
         """What a forked kernel for the phase should find imported when it starts.

@@ -25,8 +25,8 @@ import nbformat
 import papermill
 import pytest
 from crisp.kernels import figures as kernel_figures
-from figures_driver import coalesced
 from jupyter_client.manager import AsyncKernelManager
+from report_driver import coalesced
 from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_notebook
 from traitlets import CaselessStrEnum
 
@@ -192,17 +192,24 @@ def _allowed(names: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_uv() is None, reason="needs uv (make setup bootstraps it)")
-def test_renderer_at_the_lowest_and_highest_versions_the_project_allows(tmp_path: Path) -> None:
-    """In throwaway environments with the lowest and the highest matplotlib, IPython and
-    ipykernel the project's pyproject.toml allows, figures render in the background (the
-    internals are as expected) and the outputs equal inline rendering's."""
+def test_figures_and_reports_at_the_lowest_and_highest_versions_the_project_allows(
+    tmp_path: Path,
+) -> None:
+    """In throwaway environments with the lowest and the highest matplotlib, IPython, ipykernel
+    and nbconvert the project's pyproject.toml allows (their own dependencies at the newest, as a
+    resolver picks them), figures render in the background (the internals are as expected), the
+    outputs equal inline rendering's, and each report page is nbconvert's lab page."""
     requirements = _allowed(
-        ("matplotlib", "numpy", "ipykernel", "ipython", "jupyter-client", "nbclient", "nbformat")
+        (
+            *("matplotlib", "numpy", "ipykernel", "ipython", "jupyter-client", "nbclient"),
+            *("nbformat", "nbconvert"),
+        )
     )
-    assert {r.split(">")[0] for r in requirements} >= {"matplotlib", "ipykernel", "ipython"}
+    pinned = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements}
+    assert pinned >= {"matplotlib", "ipykernel", "ipython", "nbconvert"}, requirements
     cells = tmp_path / "cells.json"
     cells.write_text(json.dumps(['title = "shown"', *FIGURES]), encoding="utf-8")
-    driver = Path(__file__).with_name("figures_driver.py")
+    driver = Path(__file__).with_name("report_driver.py")
     seen = {}
     for resolution in ("lowest-direct", "highest"):
         venv = tmp_path / resolution
@@ -231,8 +238,13 @@ def test_renderer_at_the_lowest_and_highest_versions_the_project_allows(tmp_path
         background, inline = results["background"], results["inline"]
         assert background["placeholders"] == 8, "the renderer fell back at " + resolution
         assert background["outputs"] == inline["outputs"], resolution
+        for mode, result in results.items():
+            report = result["report"]
+            assert report["same_as_nbconvert"], f"{mode} report at {resolution}: not nbconvert's"
+            assert report["images"] == 8, f"{mode} report at {resolution}: {report}"
         seen[resolution] = background["versions"]
-    assert seen["lowest-direct"] != seen["highest"], seen
+    for name in ("matplotlib", "nbconvert"):
+        assert seen["lowest-direct"][name] != seen["highest"][name], seen
 
 
 def test_a_figure_that_cannot_be_rendered_says_so_in_its_cell(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from crisp.notebook_html import NO_ALT_TEXT, ReportExporter
-from nbconvert import HTMLExporter
+from crisp.notebook_html import NO_ALT_TEXT
+from report_driver import both, page
 
 from shared_project import trained
 
@@ -17,27 +17,6 @@ pytestmark = pytest.mark.slow
 PNG = (  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-def page(html: str) -> tuple[list[tuple], str]:
-    """Every tag of `html` (name, attributes, own text) and its whole text."""
-    soup = BeautifulSoup(html, features="html.parser")
-    tags = [
-        (
-            tag.name,
-            sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in tag.attrs.items()),
-            tag.string,
-        )
-        for tag in soup.find_all(True)
-    ]
-    return tags, soup.get_text()
-
-
-def both(nb: nbformat.NotebookNode) -> tuple[str, str]:
-    """(our page, nbconvert's page) of `nb`."""
-    ours, _ = ReportExporter().from_notebook_node(nb)
-    theirs, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nb)
-    return ours, theirs
 
 
 def test_the_reports_of_a_run_are_nbconverts_lab_pages(

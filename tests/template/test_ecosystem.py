@@ -5,7 +5,8 @@ workflow.
 The full `make test` of a uv project set up from scratch is the job of
 tests/integration/test_project_setup.py (uv is the default); here a uv project is set up once for
 the lock and git-integration tests, and a pip project is set up from scratch, imports everything
-and runs its parameter and API tests through `make test`.
+and runs its parameter and API tests through `make test`. A third environment holds every
+dependency at the lowest version the project and its runner allow, and runs the fast tests there.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
+from packaging.version import Version
 from uv import find_uv_bin
 
 from conftest import (
@@ -46,6 +49,11 @@ IMPORT_EVERYTHING = Path(__file__).resolve().parents[1] / "import_everything.py"
 SETUP_TIMEOUT = 2400
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
+# Prints {name: installed version} of the distributions named on its command line.
+INSTALLED_VERSIONS = """\
+import json, sys
+from importlib.metadata import version
+print(json.dumps({name: version(name) for name in sys.argv[1:]}))"""
 
 
 @functools.cache
@@ -175,6 +183,67 @@ def test_pip_setup_from_scratch_then_make_test(
         ["make", "test", "PYTEST_ARGS=-m 'not slow' tests/test_checks.py tests/test_api.py"],
         project,
         with_uv=False,
+        timeout=SETUP_TIMEOUT,
+    )
+    assert tests.returncode == 0, explain(tests)
+    assert " passed" in tests.stdout
+
+
+def floors(pyproject: Path, extras: tuple[str, ...] = ()) -> dict[str, str]:
+    """Each requirement of `pyproject` (and of its `extras`) with a lower bound (`name>=X`):
+    name -> X."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    requirements = list(project["dependencies"])
+    for extra in extras:
+        requirements += project["optional-dependencies"][extra]
+    found = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9][^,;\s]*)", requirement)
+        if match:
+            found[match[1].lower()] = match[2]
+    return found
+
+
+@pytest.mark.slow
+def test_the_project_works_at_the_lowest_versions_it_allows(
+    template: Path, cookiecutter_config: Path, tmp_path: Path
+) -> None:
+    """Every dependency of the project and of its runner at the lowest version their
+    pyproject.toml files allow (what they need in turn at the newest, as a resolver picks it):
+    the project's fast tests pass. A lower bound that does not work fails here."""
+    project = bake_to(template, cookiecutter_config, tmp_path)
+    uv = [find_uv_bin(), "--quiet"]
+    python = project / ".venv" / "bin" / "python"
+    steps = [
+        [*uv, "venv", "--python", sys.executable, project / ".venv"],
+        # The runner's requirements listed too: lowest-direct lowers direct requirements only.
+        [*uv, "pip", "install", "--python", python, "--resolution", "lowest-direct"]
+        + ["-r", "pyproject.toml", "-r", "runner/pyproject.toml", "--extra", "dev"],
+        [*uv, "pip", "install", "--python", python, "--no-deps", "-e", "runner", "-e", "."],
+    ]
+    for step in steps:
+        done = sh(step, project, timeout=SETUP_TIMEOUT)
+        assert done.returncode == 0, explain(done)
+    wanted = {
+        **floors(project / "runner" / "pyproject.toml"),
+        **floors(project / "pyproject.toml", extras=("dev",)),
+    }
+    assert {"pandas", "scikit-learn", "skops", "skrub", "nbconvert", "dask"} <= set(wanted)
+    versions = sh([python, "-c", INSTALLED_VERSIONS, *wanted], project)
+    assert versions.returncode == 0, explain(versions)
+    installed = json.loads(versions.stdout)
+    # The floor's release series (7.16.5, 1.11, 8): a series' first release may not install here.
+    above = {
+        name: version
+        for name, version in installed.items()
+        if Version(version).release[: len(Version(wanted[name]).release)]
+        != Version(wanted[name]).release
+    }
+    assert not above, f"not at the lowest allowed version: {above} (allowed: {wanted})"
+    # `make test` would set the environment up again at the newest versions: pytest runs as is.
+    tests = sh(
+        [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow"],
+        project,
         timeout=SETUP_TIMEOUT,
     )
     assert tests.returncode == 0, explain(tests)

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import nbformat
 from bs4 import BeautifulSoup
+from crisp.notebook_html import ReportExporter
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 
 HEADING = "# Figures\n\nA *report*, a [link](https://jupyter.org) and math: $x^2$.\n\n$$y = 2x$$"
 
@@ -61,9 +63,6 @@ def page(html: str) -> tuple[list[tuple], str]:
 
 def both(nb: nbformat.NotebookNode) -> tuple[str, str]:
     """(the report's page, nbconvert's lab page) of `nb`."""
-    from crisp.notebook_html import ReportExporter
-    from nbconvert import HTMLExporter
-
     ours, _ = ReportExporter().from_notebook_node(nb)
     theirs, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(nb)
     return ours, theirs

@@ -205,8 +205,8 @@ def test_figures_and_reports_at_the_lowest_and_highest_versions_the_project_allo
             *("nbformat", "nbconvert"),
         )
     )
-    pinned = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0] for r in requirements}
-    assert pinned >= {"matplotlib", "ipykernel", "ipython", "nbconvert"}, requirements
+    for name in ("matplotlib", "ipykernel", "ipython", "nbconvert"):
+        assert any(r.startswith(f"{name}>") for r in requirements), (name, requirements)
     cells = tmp_path / "cells.json"
     cells.write_text(json.dumps(['title = "shown"', *FIGURES]), encoding="utf-8")
     driver = Path(__file__).with_name("report_driver.py")

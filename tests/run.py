@@ -2,9 +2,9 @@
 
 - template: the template's own tests (baking, hooks, cruft, environment managers), in this
   environment (the template's .venv);
-- pip-setup: the template test that sets a project up with pip from scratch. It waits on the
-  package index most of its time, so it runs beside the others rather than in the template group's
-  queue.
+- pip-setup: the template test that sets a project up with pip from scratch. With a cold pip
+  cache it waits on the package index for minutes, so it runs beside the others rather than in the
+  template group's queue.
 - integration: the runner's tests and the tests on real tables, in the environment of the project
   `make test` baked and set up (CRISP_TEST_PROJECT). The real-table tests read plotly's bundled
   datasets, found here (plotly is a template test tool) and passed in CRISP_TEST_DATASETS.

@@ -179,7 +179,7 @@ def test_pip_setup_from_scratch_then_make_test(
     assert json.loads(imports.stdout.strip().splitlines()[-1]) == {}, imports.stdout
     # The whole suite runs once, in test_project_setup.py; here `make test` runs the parameter
     # checks in the pip set-up. (The API's tests need a trained project, a pipeline run: they run
-    # in that whole suite. The API's modules, FastAPI and uvicorn as pip resolved them, are
+    # in that whole suite. The API's module, with FastAPI and pydantic as pip resolved them, is
     # imported above.)
     tests = sh(
         ["make", "test", "PYTEST_ARGS=tests/test_checks.py"],

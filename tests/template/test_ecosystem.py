@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from packaging.requirements import Requirement
 from packaging.version import Version
 from uv import find_uv_bin
 
@@ -199,10 +200,10 @@ def floors(pyproject: Path, extras: tuple[str, ...] = ()) -> dict[str, str]:
     for extra in extras:
         requirements += project["optional-dependencies"][extra]
     found = {}
-    for requirement in requirements:
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9][^,;\s]*)", requirement)
-        if match:
-            found[match[1].lower()] = match[2]
+    for requirement in map(Requirement, requirements):
+        match list(requirement.specifier):
+            case [bound] if bound.operator == ">=" and requirement.marker is None:
+                found[requirement.name.lower()] = bound.version
     return found
 
 

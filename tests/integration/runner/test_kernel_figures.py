@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +25,8 @@ import papermill
 import pytest
 from crisp.kernels import figures as kernel_figures
 from jupyter_client.manager import AsyncKernelManager
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from report_driver import coalesced
 from test_runner import PACKAGE_SRC, crisp, latest_record, use_project, write_notebook
 from traitlets import CaselessStrEnum
@@ -184,8 +185,7 @@ def _allowed(names: tuple[str, ...]) -> list[str]:
     found = []
     for pyproject in (PROJECT / "pyproject.toml", PACKAGE_SRC.parent / "pyproject.toml"):
         for requirement in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
-            name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].lower()
-            if name in names:
+            if canonicalize_name(Requirement(requirement).name) in names:
                 found.append(requirement)
     return found
 
